@@ -1,0 +1,71 @@
+//! `toml::parse(text)` and `json::parse(text)`: config text to Rhai maps and arrays. A parse
+//! error names the line and column inside the text.
+
+use rhai::{Dynamic, EvalAltResult, Module, NativeCallContext};
+
+use crate::bindings::{error_at, toml_to_dynamic};
+
+pub fn toml_module() -> Module {
+    let mut m = Module::new();
+    m.set_native_fn(
+        "parse",
+        |ctx: NativeCallContext, text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            let table: toml::Table = toml::from_str(text).map_err(|e| {
+                let (line, column) = e
+                    .span()
+                    .map(|s| crate::vars::line_and_column(text, s.start))
+                    .unwrap_or((1, 1));
+                error_at(
+                    &ctx,
+                    format!(
+                        "invalid TOML at line {line}, column {column}: {}",
+                        e.message().trim()
+                    ),
+                )
+            })?;
+            Ok(toml_to_dynamic(&toml::Value::Table(table)))
+        },
+    );
+    m
+}
+
+pub fn json_module() -> Module {
+    let mut m = Module::new();
+    m.set_native_fn(
+        "parse",
+        |ctx: NativeCallContext, text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                error_at(
+                    &ctx,
+                    format!(
+                        "invalid JSON at line {}, column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ),
+                )
+            })?;
+            Ok(json_to_dynamic(&value))
+        },
+    );
+    m
+}
+
+pub(crate) fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
+    match value {
+        serde_json::Value::Null => Dynamic::UNIT,
+        serde_json::Value::Bool(b) => (*b).into(),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().map_or(Dynamic::UNIT, Into::into),
+        },
+        serde_json::Value::String(s) => s.clone().into(),
+        serde_json::Value::Array(items) => {
+            Dynamic::from_array(items.iter().map(json_to_dynamic).collect())
+        }
+        serde_json::Value::Object(map) => Dynamic::from_map(
+            map.iter()
+                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,136 @@
+//! `fs::` — read-only file primitives: existence and kind tests, `stat`/`lstat`, bounded
+//! `read`, `glob`, and `access(path, user, mode)` for a named user.
+
+use std::path::Path;
+
+use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
+
+use crate::bindings::{Options, error_at, map, opt};
+use crate::host::fs::{self, FileStat, Identity, Kind, Wanted};
+
+/// Bytes `fs::read` returns unless a script asks for more.
+const DEFAULT_READ_CAP: usize = 1024 * 1024;
+
+pub fn module() -> Module {
+    let mut m = Module::new();
+    m.set_native_fn("exists", |p: &str| {
+        Ok(fs::target_kind(Path::new(p)).is_some())
+    });
+    m.set_native_fn("is_file", |p: &str| {
+        Ok(fs::target_kind(Path::new(p)) == Some(Kind::File))
+    });
+    m.set_native_fn("is_dir", |p: &str| {
+        Ok(fs::target_kind(Path::new(p)) == Some(Kind::Dir))
+    });
+    m.set_native_fn("is_symlink", |p: &str| {
+        Ok(fs::kind(Path::new(p)) == Some(Kind::Symlink))
+    });
+    m.set_native_fn("is_socket", |p: &str| {
+        Ok(fs::target_kind(Path::new(p)) == Some(Kind::Socket))
+    });
+    m.set_native_fn("is_char_device", |p: &str| {
+        Ok(fs::target_kind(Path::new(p)) == Some(Kind::CharDevice))
+    });
+    m.set_native_fn("is_block_device", |p: &str| {
+        Ok(fs::target_kind(Path::new(p)) == Some(Kind::BlockDevice))
+    });
+    m.set_native_fn(
+        "stat",
+        |ctx: NativeCallContext, p: &str| -> Result<Map, Box<EvalAltResult>> {
+            fs::stat(Path::new(p), true)
+                .map(stat_map)
+                .map_err(|e| error_at(&ctx, e))
+        },
+    );
+    m.set_native_fn(
+        "lstat",
+        |ctx: NativeCallContext, p: &str| -> Result<Map, Box<EvalAltResult>> {
+            fs::stat(Path::new(p), false)
+                .map(stat_map)
+                .map_err(|e| error_at(&ctx, e))
+        },
+    );
+    m.set_native_fn(
+        "read",
+        |ctx: NativeCallContext, p: &str| -> Result<String, Box<EvalAltResult>> {
+            fs::read(Path::new(p), DEFAULT_READ_CAP).map_err(|e| error_at(&ctx, e))
+        },
+    );
+    m.set_native_fn(
+        "read",
+        |ctx: NativeCallContext, p: &str, options: Map| -> Result<String, Box<EvalAltResult>> {
+            let mut opts = Options::new(options, "fs::read");
+            let cap = opts.int("max_bytes").map_err(|e| error_at(&ctx, e))?;
+            opts.finish("max_bytes").map_err(|e| error_at(&ctx, e))?;
+            let limit = crate::script::engine::limits::STRING_BYTES;
+            let cap = match cap {
+                None => DEFAULT_READ_CAP,
+                Some(n) if n > 0 && (n as usize) <= limit => n as usize,
+                Some(n) => {
+                    return Err(error_at(
+                        &ctx,
+                        format!("fs::read: max_bytes {n} must be between 1 and {limit}"),
+                    ));
+                }
+            };
+            fs::read(Path::new(p), cap).map_err(|e| error_at(&ctx, e))
+        },
+    );
+    m.set_native_fn(
+        "glob",
+        |ctx: NativeCallContext, pattern: &str| -> Result<Array, Box<EvalAltResult>> {
+            let paths = glob::glob(pattern)
+                .map_err(|e| error_at(&ctx, format!("bad glob `{pattern}`: {}", e.msg)))?;
+            Ok(paths
+                .filter_map(Result::ok)
+                .map(|p| Dynamic::from(p.display().to_string()))
+                .collect())
+        },
+    );
+    m.set_native_fn(
+        "access",
+        |ctx: NativeCallContext,
+         p: &str,
+         user: &str,
+         mode: &str|
+         -> Result<Map, Box<EvalAltResult>> {
+            access(p, user, mode).map_err(|e| error_at(&ctx, e))
+        },
+    );
+    m
+}
+
+fn access(path: &str, user: &str, mode: &str) -> Result<Map, fs::FsError> {
+    let wanted = Wanted::parse(mode)?;
+    let st = fs::stat(Path::new(path), true)?;
+    let who = Identity::lookup(user)?;
+    let access = fs::access_for(&st, &who);
+    Ok(map([
+        ("allowed", access.allows(wanted).into()),
+        ("read", access.read.into()),
+        ("write", access.write.into()),
+        ("execute", access.execute.into()),
+        ("via", access.via.into()),
+        ("user", who.name.into()),
+        ("mode", format!("{:04o}", st.mode).into()),
+    ]))
+}
+
+fn stat_map(st: FileStat) -> Map {
+    let (major, minor) = st
+        .rdev
+        .map_or((None, None), |(a, b)| (Some(a as i64), Some(b as i64)));
+    map([
+        ("kind", st.kind.as_str().into()),
+        ("mode", i64::from(st.mode).into()),
+        ("mode_octal", format!("{:04o}", st.mode).into()),
+        ("uid", i64::from(st.uid).into()),
+        ("gid", i64::from(st.gid).into()),
+        ("owner", opt(st.owner)),
+        ("group", opt(st.group)),
+        ("size", (st.size as i64).into()),
+        ("mtime", st.mtime.into()),
+        ("major", opt(major)),
+        ("minor", opt(minor)),
+    ])
+}

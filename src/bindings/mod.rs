@@ -1,0 +1,172 @@
+//! Rhai bindings: each file exposes one area of `crate::host` as a static module (`cmd::`,
+//! `fs::`, `sys::`, `toml::`, `json::`) plus the global helpers scripts use everywhere (`pass`,
+//! `fail`, `warn`, `skip`) and `vars::`. Host types become plain maps; host errors become catchable runtime
+//! errors at the position of the call, with the thing at fault named in the message.
+
+mod cmd;
+mod data;
+mod fs;
+mod sys;
+mod vars;
+mod verdict;
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+
+use crate::script::engine::Capability;
+use crate::vars::Vars;
+
+pub use verdict::into_verdict;
+
+/// What the bindings of one engine may use.
+#[derive(Clone)]
+pub struct Context {
+    pub capability: Capability,
+    pub vars: Arc<Vars>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+pub fn register(engine: &mut Engine, ctx: Context) {
+    verdict::register(engine);
+    engine.register_static_module("vars", vars::module(&ctx.vars).into());
+    engine.register_static_module("cmd", cmd::module(ctx.runtime.clone()).into());
+    engine.register_static_module("fs", fs::module().into());
+    engine.register_static_module("sys", sys::module().into());
+    engine.register_static_module("toml", data::toml_module().into());
+    engine.register_static_module("json", data::json_module().into());
+    match ctx.capability {
+        Capability::ReadOnly => {}
+    }
+}
+
+/// A runtime error at the position of the native call, so messages point at the script line.
+pub(crate) fn error_at(
+    ctx: &NativeCallContext,
+    message: impl std::fmt::Display,
+) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(message.to_string().into(), ctx.call_position()).into()
+}
+
+/// Builds a Rhai map from `(key, value)` pairs.
+pub(crate) fn map<const N: usize>(entries: [(&str, Dynamic); N]) -> Map {
+    entries.into_iter().map(|(k, v)| (k.into(), v)).collect()
+}
+
+/// `()` for `None`, so scripts can test `if x == () { .. }`.
+pub(crate) fn opt<T: Into<Dynamic>>(value: Option<T>) -> Dynamic {
+    value.map_or(Dynamic::UNIT, Into::into)
+}
+
+/// Converts a TOML value to a Rhai value; dates become their TOML text.
+pub(crate) fn toml_to_dynamic(value: &toml::Value) -> Dynamic {
+    match value {
+        toml::Value::String(s) => s.clone().into(),
+        toml::Value::Integer(i) => (*i).into(),
+        toml::Value::Float(f) => (*f).into(),
+        toml::Value::Boolean(b) => (*b).into(),
+        toml::Value::Datetime(d) => d.to_string().into(),
+        toml::Value::Array(items) => {
+            Dynamic::from_array(items.iter().map(toml_to_dynamic).collect())
+        }
+        toml::Value::Table(table) => Dynamic::from_map(
+            table
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Reads an options map, rejecting keys the primitive does not know.
+pub(crate) struct Options {
+    map: Map,
+    primitive: &'static str,
+}
+
+impl Options {
+    pub fn new(map: Map, primitive: &'static str) -> Self {
+        Options { map, primitive }
+    }
+
+    pub fn take(&mut self, key: &str) -> Option<Dynamic> {
+        self.map.remove(key).filter(|v| !v.is_unit())
+    }
+
+    pub fn string(&mut self, key: &str) -> Result<Option<String>, String> {
+        self.take(key)
+            .map(|v| {
+                v.into_string().map_err(|t| {
+                    format!(
+                        "{}: option `{key}` must be a string, not {t}",
+                        self.primitive
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    pub fn bool(&mut self, key: &str) -> Result<Option<bool>, String> {
+        self.take(key)
+            .map(|v| {
+                v.as_bool().map_err(|t| {
+                    format!(
+                        "{}: option `{key}` must be true or false, not {t}",
+                        self.primitive
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    pub fn int(&mut self, key: &str) -> Result<Option<i64>, String> {
+        self.take(key)
+            .map(|v| {
+                v.as_int().map_err(|t| {
+                    format!(
+                        "{}: option `{key}` must be an integer, not {t}",
+                        self.primitive
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    pub fn seconds(&mut self, key: &str) -> Result<Option<std::time::Duration>, String> {
+        self.take(key)
+            .map(|v| {
+                crate::script::define::seconds(&v).ok_or_else(|| {
+                    format!(
+                        "{}: option `{key}` must be a positive number of seconds, not `{v}`",
+                        self.primitive
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    pub fn map(&mut self, key: &str) -> Result<Option<Map>, String> {
+        self.take(key)
+            .map(|v| {
+                let type_name = v.type_name();
+                v.try_cast::<Map>().ok_or_else(|| {
+                    format!(
+                        "{}: option `{key}` must be a map, not {type_name}",
+                        self.primitive
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// Fails on the first key nobody took: a typo must not silently change behaviour.
+    pub fn finish(self, known: &str) -> Result<(), String> {
+        match self.map.keys().next() {
+            Some(key) => Err(format!(
+                "{}: unknown option `{key}` (known: {known})",
+                self.primitive
+            )),
+            None => Ok(()),
+        }
+    }
+}

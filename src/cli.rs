@@ -1,0 +1,129 @@
+//! The command line exactly as the user typed it (clap derive), with no I/O and no probing of
+//! the host. `config`-like resolution (vars files, path expansion) happens in the commands that
+//! need it, so `--help` and usage errors stay instant.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tell whether a Linux host is ready to run Flintlock microVMs, from editable Rhai checks.
+#[derive(Debug, Parser)]
+#[command(name = "hostscript", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run checks and report; exit 0 when every required check passes
+    Run(RunArgs),
+    /// List the checks the scripts define, without running them
+    List(ListArgs),
+    /// Compile every script and report every error as file:line:col; exit 1 if any
+    Lint(LintArgs),
+}
+
+/// Where checks come from and which of them to use.
+#[derive(Debug, Args, Clone)]
+pub struct SelectionArgs {
+    /// Check directories, .rhai files or quoted globs ('checks/*.rhai')
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Read vars from FILE (TOML), over the vars.toml of each checks directory
+    #[arg(
+        long = "vars",
+        value_name = "FILE",
+        env = "HOSTSCRIPT_VARS",
+        help_heading = "Vars"
+    )]
+    pub vars_files: Vec<PathBuf>,
+
+    /// Set one var, over every vars file (VALUE parses as TOML, else as a string)
+    #[arg(long = "var", value_name = "KEY=VALUE", help_heading = "Vars")]
+    pub var: Vec<String>,
+
+    /// Select checks that carry TAG (repeatable; any tag matches)
+    #[arg(long, value_name = "TAG", help_heading = "Selection")]
+    pub tag: Vec<String>,
+
+    /// Select checks whose id matches GLOB, e.g. 'kvm.*' (repeatable; any glob matches)
+    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Format::Human, env = "HOSTSCRIPT_FORMAT", help_heading = "Output")]
+    pub format: Format,
+
+    /// When to colour human output
+    #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
+    pub color: Color,
+
+    /// Run at most N checks at once [default: the number of CPUs]
+    #[arg(
+        short,
+        long,
+        value_name = "N",
+        env = "HOSTSCRIPT_JOBS",
+        help_heading = "Limits"
+    )]
+    pub jobs: Option<usize>,
+
+    /// Wall-clock budget of each check, in seconds (a check may set its own)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        env = "HOSTSCRIPT_TIMEOUT",
+        help_heading = "Limits"
+    )]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Script directories, .rhai files or quoted globs
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Read vars from FILE (TOML) so that generated checks expand as they would in a run
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars_files: Vec<PathBuf>,
+
+    /// Set one var (VALUE parses as TOML, else as a string)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub var: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per check, for people
+    Human,
+    /// One JSON document on stdout, for machines
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Colour when stdout is a terminal and NO_COLOR is unset
+    Auto,
+    Always,
+    Never,
+}

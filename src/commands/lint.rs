@@ -1,0 +1,66 @@
+//! `hostscript lint`: compile every script and evaluate its declarations without running any
+//! check, then report every problem as `file:line:col: message`: parse errors, bad `check`
+//! keys, duplicate ids, needs that name no check, and dependency cycles. Exit 1 if any.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::cli::LintArgs;
+use crate::commands::{Session, SessionOptions};
+use crate::error::{Result, exit_code};
+
+pub fn execute(args: LintArgs) -> Result<u8> {
+    let session = Session::start(SessionOptions {
+        paths: &args.paths,
+        vars_files: &args.vars_files,
+        var_flags: &args.var,
+        jobs: None,
+        load_budget: Duration::from_secs(10),
+    })?;
+    let mut problems: Vec<String> = session
+        .loaded
+        .failures
+        .iter()
+        .map(|f| f.diagnostic.to_string())
+        .collect();
+    let ids: HashSet<&str> = session
+        .loaded
+        .checks
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    for check in &session.loaded.checks {
+        for need in &check.needs {
+            if !ids.contains(need.as_str()) {
+                problems.push(format!(
+                    "{}:{}: check `{}` needs unknown check `{need}`",
+                    check.file().display(),
+                    check.line,
+                    check.id
+                ));
+            }
+        }
+    }
+    for problem in &problems {
+        println!("{problem}");
+    }
+    let files = session.discovered.files.len();
+    let checks = session.loaded.checks.len();
+    eprintln!(
+        "hostscript lint: {files} script{}, {checks} check{}, {} problem{}",
+        plural(files),
+        plural(checks),
+        problems.len(),
+        plural(problems.len())
+    );
+    session.runtime.shutdown_background();
+    Ok(if problems.is_empty() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::CHECK_FAILED
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,105 @@
+//! `hostscript list`: the checks the scripts declare (id, description, tags, required, needs,
+//! remediation), without running any of them.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::{Format, ListArgs};
+use crate::commands::{Session, SessionOptions, display_paths};
+use crate::error::{Error, Result, exit_code};
+use crate::selection::Selector;
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    id: &'a str,
+    description: &'a str,
+    file: String,
+    line: usize,
+    required: bool,
+    remote: bool,
+    tags: &'a [String],
+    needs: &'a [String],
+    remediation: Option<&'a str>,
+}
+
+pub fn execute(args: ListArgs) -> Result<u8> {
+    let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
+    let session = Session::start(SessionOptions {
+        paths: &args.selection.paths,
+        vars_files: &args.selection.vars_files,
+        var_flags: &args.selection.var,
+        jobs: None,
+        load_budget: Duration::from_secs(10),
+    })?;
+    for failure in &session.loaded.failures {
+        eprintln!("hostscript: {}", failure.diagnostic);
+    }
+    if session.loaded.checks.is_empty() && session.loaded.failures.is_empty() {
+        return Err(Error::NoChecks {
+            paths: display_paths(&args.selection.paths),
+        });
+    }
+    let checks = selector.apply(session.loaded.checks);
+    let listed: Vec<Listed> = checks
+        .iter()
+        .map(|c| Listed {
+            id: &c.id,
+            description: &c.description,
+            file: c.file().display().to_string(),
+            line: c.line,
+            required: c.required,
+            remote: c.remote,
+            tags: &c.tags,
+            needs: &c.needs,
+            remediation: c.remediation.as_deref(),
+        })
+        .collect();
+
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &listed).map_err(|e| Error::Output(e.into()))?;
+            writeln!(out).map_err(Error::Output)?;
+        }
+        Format::Human => {
+            let width = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
+            writeln!(out, "{:<width$}  {:<8}  DESCRIPTION", "ID", "REQUIRED")
+                .map_err(Error::Output)?;
+            for l in &listed {
+                let mut extra = Vec::new();
+                if !l.tags.is_empty() {
+                    extra.push(format!("tags: {}", l.tags.join(",")));
+                }
+                if !l.needs.is_empty() {
+                    extra.push(format!("needs: {}", l.needs.join(",")));
+                }
+                if let Some(fix) = l.remediation {
+                    extra.push(format!("fix: {fix}"));
+                }
+                if l.remote {
+                    extra.push("remote".to_string());
+                }
+                let extra = if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", extra.join("; "))
+                };
+                let required = if l.required { "yes" } else { "optional" };
+                writeln!(
+                    out,
+                    "{:<width$}  {required:<8}  {}{extra}",
+                    l.id, l.description
+                )
+                .map_err(Error::Output)?;
+            }
+        }
+    }
+    session.runtime.shutdown_background();
+    Ok(if session.loaded.failures.is_empty() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::CHECK_FAILED
+    })
+}

@@ -1,0 +1,115 @@
+//! The subcommands. Each turns its arguments into a `Session` (scripts found, vars merged,
+//! engine built, files loaded) and then does its one job with it.
+
+pub mod lint;
+pub mod list;
+pub mod run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::script::engine::{self, Capability, EngineOptions};
+use crate::script::loader::{self, Discovered, Loaded};
+use crate::vars::Vars;
+
+/// Everything a command needs after start-up.
+pub struct Session {
+    pub runtime: tokio::runtime::Runtime,
+    pub engine: Arc<rhai::Engine>,
+    pub discovered: Discovered,
+    pub loaded: Loaded,
+    pub jobs: usize,
+}
+
+pub struct SessionOptions<'a> {
+    pub paths: &'a [PathBuf],
+    pub vars_files: &'a [PathBuf],
+    pub var_flags: &'a [String],
+    pub jobs: Option<usize>,
+    pub load_budget: Duration,
+}
+
+impl Session {
+    pub fn start(options: SessionOptions<'_>) -> Result<Session> {
+        let discovered = loader::discover(options.paths)?;
+        if discovered.files.is_empty() {
+            return Err(Error::NoScripts {
+                paths: display_paths(options.paths),
+            });
+        }
+        let vars = load_vars(&discovered, options.vars_files, options.var_flags)?;
+        let jobs = match options.jobs {
+            Some(0) => {
+                return Err(Error::Flag {
+                    flag: "--jobs",
+                    message: "must be at least 1".into(),
+                });
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_stack_size(engine::limits::THREAD_STACK_BYTES)
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let engine = Arc::new(engine::build(EngineOptions {
+            capability: Capability::ReadOnly,
+            roots: discovered.roots(),
+            vars: Arc::new(vars),
+            runtime: runtime.handle().clone(),
+        }));
+        let loaded = loader::load(&engine, &discovered.files, options.load_budget, jobs);
+        Ok(Session {
+            runtime,
+            engine,
+            discovered,
+            loaded,
+            jobs,
+        })
+    }
+}
+
+/// vars.toml of each checks directory, then `--vars` files, then `--var` flags.
+fn load_vars(discovered: &Discovered, files: &[PathBuf], flags: &[String]) -> Result<Vars> {
+    let mut vars = Vars::default();
+    for dir in &discovered.dirs {
+        let defaults = dir.join("vars.toml");
+        if defaults.is_file() {
+            vars.merge_file(&defaults)?;
+        }
+    }
+    for file in files {
+        if !file.is_file() {
+            return Err(Error::MissingPath { path: file.clone() });
+        }
+        vars.merge_file(file)?;
+    }
+    for flag in flags {
+        vars.merge_flag(flag)?;
+    }
+    Ok(vars)
+}
+
+pub fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| format!("`{}`", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses `--timeout` seconds.
+pub fn timeout_from_flag(seconds: f64) -> Result<Duration> {
+    if seconds.is_finite() && seconds > 0.0 && seconds < 1e7 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(Error::Flag {
+            flag: "--timeout",
+            message: format!("`{seconds}` is not a positive number of seconds"),
+        })
+    }
+}

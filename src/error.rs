@@ -1,0 +1,68 @@
+//! Errors that stop a whole command before or instead of a run: bad flags, unreadable paths,
+//! malformed vars files, no checks at all. A failing or broken *check* is never one of these; it
+//! is an outcome in the report (see `outcome`). Every message is one line and names the file,
+//! the flag or the path at fault.
+
+use std::path::PathBuf;
+
+/// Documented process exit codes (README "Exit codes").
+pub mod exit_code {
+    /// Every required check passed (warnings and skips allowed).
+    pub const SUCCESS: u8 = 0;
+    /// A required check failed or errored, or `lint` found errors.
+    pub const CHECK_FAILED: u8 = 1;
+    /// Usage or configuration error: the run did not happen.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("path `{}` does not exist", path.display())]
+    MissingPath { path: PathBuf },
+
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("bad glob `{pattern}`: {message}")]
+    BadGlob { pattern: String, message: String },
+
+    #[error("no .rhai scripts found in {paths}")]
+    NoScripts { paths: String },
+
+    #[error("no checks found in {paths}")]
+    NoChecks { paths: String },
+
+    #[error("no checks match the selection ({selection})")]
+    NothingSelected { selection: String },
+
+    #[error("{}:{line}:{column}: malformed vars file: {message}", path.display())]
+    VarsFile {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("--var `{arg}`: {message}")]
+    VarFlag { arg: String, message: String },
+
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+
+    #[error("cannot write the report: {0}")]
+    Output(std::io::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        exit_code::USAGE
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,317 @@
+//! Runs a program from an argv array (never through a shell) with a timeout, capped output and
+//! optional stdin, env and working directory. A program that outlives its timeout is killed
+//! with its whole process group and reaped, so nothing it started keeps running behind a
+//! finished check.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub clear_env: bool,
+    pub cwd: Option<PathBuf>,
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Duration,
+    /// Bytes kept of stdout and of stderr each; the rest is read and dropped.
+    pub max_output: usize,
+}
+
+impl CommandSpec {
+    pub fn new(argv: Vec<String>, timeout: Duration) -> Self {
+        CommandSpec {
+            argv,
+            env: Vec::new(),
+            clear_env: false,
+            cwd: None,
+            stdin: None,
+            timeout,
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
+    }
+
+    fn program(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+}
+
+/// Output kept per stream unless a script asks for more.
+pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    /// Exit code, or `None` when a signal ended the program.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("empty argv: nothing to run")]
+    EmptyArgv,
+    #[error("program `{program}` not found on PATH")]
+    NotFound { program: String },
+    #[error("`{program}` does not exist")]
+    NoSuchFile { program: String },
+    #[error("`{program}`: permission denied")]
+    PermissionDenied { program: String },
+    #[error("working directory `{}` does not exist", cwd.display())]
+    NoSuchCwd { cwd: PathBuf },
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{program}` timed out after {} and was killed", crate::budget::human_duration(*after))]
+    TimedOut { program: String, after: Duration },
+    #[error("reading the output of `{program}`: {source}")]
+    Io {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
+    let program = spec.program().to_string();
+    if program.is_empty() {
+        return Err(CmdError::EmptyArgv);
+    }
+    if let Some(cwd) = &spec.cwd
+        && !cwd.is_dir()
+    {
+        return Err(CmdError::NoSuchCwd { cwd: cwd.clone() });
+    }
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .args(&spec.argv[1..])
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout can kill everything the program started.
+        .process_group(0)
+        .kill_on_drop(true);
+    if spec.clear_env {
+        command.env_clear();
+    }
+    command.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|source| spawn_error(&program, source))?;
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+
+    let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
+        (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
+            // A program that exits without reading its input is not an error of ours.
+            let _ = pipe.write_all(&bytes).await;
+            let _ = pipe.shutdown().await;
+        })),
+        _ => None,
+    };
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let max = spec.max_output;
+
+    let finished = tokio::time::timeout(spec.timeout, async {
+        let (out, err, status) = tokio::join!(
+            read_capped(stdout, max),
+            read_capped(stderr, max),
+            child.wait()
+        );
+        (out, err, status)
+    })
+    .await;
+
+    if let Some(task) = stdin_task {
+        task.abort();
+    }
+    match finished {
+        Ok((out, err, status)) => {
+            let io = |source| CmdError::Io {
+                program: program.clone(),
+                source,
+            };
+            let (stdout, stdout_truncated) = out.map_err(io)?;
+            let (stderr, stderr_truncated) = err.map_err(io)?;
+            let status = status.map_err(io)?;
+            use std::os::unix::process::ExitStatusExt;
+            Ok(CommandOutput {
+                code: status.code(),
+                signal: status.signal(),
+                stdout,
+                stderr,
+                stdout_truncated,
+                stderr_truncated,
+                duration: started.elapsed(),
+            })
+        }
+        Err(_) => {
+            if let Some(group) = group {
+                // ESRCH means the group is already gone, which is what we want.
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            // Reap the direct child so no zombie is left; its group is dead, so this is quick.
+            let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+            Err(CmdError::TimedOut {
+                program,
+                after: spec.timeout,
+            })
+        }
+    }
+}
+
+fn spawn_error(program: &str, source: std::io::Error) -> CmdError {
+    let program = program.to_string();
+    match source.kind() {
+        std::io::ErrorKind::NotFound if program.contains('/') => CmdError::NoSuchFile { program },
+        std::io::ErrorKind::NotFound => CmdError::NotFound { program },
+        std::io::ErrorKind::PermissionDenied => CmdError::PermissionDenied { program },
+        _ => CmdError::Spawn { program, source },
+    }
+}
+
+/// Reads a whole stream, keeping the first `max` bytes. Reading on past the cap matters: a
+/// program blocked on a full pipe would otherwise never exit.
+async fn read_capped<R: AsyncRead + Unpin>(
+    stream: Option<R>,
+    max: usize,
+) -> std::io::Result<(String, bool)> {
+    let Some(mut stream) = stream else {
+        return Ok((String::new(), false));
+    };
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        let room = max.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
+        truncated |= n > room;
+    }
+    Ok((String::from_utf8_lossy(&kept).into_owned(), truncated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(argv: &[&str]) -> CommandSpec {
+        CommandSpec::new(
+            argv.iter().map(|s| s.to_string()).collect(),
+            Duration::from_secs(5),
+        )
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn captures_exit_code_and_both_streams() {
+        let out =
+            block_on(run(&spec(&["sh", "-c", "echo out; echo err >&2; exit 3"]))).expect("runs");
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+    }
+
+    #[test]
+    fn reports_the_signal_that_ended_the_program() {
+        let out = block_on(run(&spec(&["sh", "-c", "kill -TERM $$"]))).expect("runs");
+        assert_eq!((out.code, out.signal), (None, Some(15)));
+    }
+
+    #[test]
+    fn stdin_env_and_cwd_reach_the_program() {
+        let mut s = spec(&["sh", "-c", "cat; printf ' %s ' \"$GREETING\"; pwd"]);
+        s.stdin = Some(b"piped".to_vec());
+        s.env.push(("GREETING".into(), "hi".into()));
+        s.cwd = Some("/".into());
+        let out = block_on(run(&s)).expect("runs");
+        assert_eq!(out.stdout, "piped hi /\n");
+    }
+
+    #[test]
+    fn output_beyond_the_cap_is_dropped_and_flagged() {
+        let mut s = spec(&["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a"]);
+        s.max_output = 1000;
+        let out = block_on(run(&s)).expect("runs");
+        assert_eq!(out.stdout.len(), 1000);
+        assert!(out.stdout_truncated);
+        assert!(!out.stderr_truncated);
+    }
+
+    #[test]
+    fn missing_program_is_named() {
+        let err = block_on(run(&spec(&["no-such-program-hs"]))).expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            "program `no-such-program-hs` not found on PATH"
+        );
+        let err = block_on(run(&spec(&["/nonexistent/prog"]))).expect_err("missing");
+        assert_eq!(err.to_string(), "`/nonexistent/prog` does not exist");
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("grandchild.pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let mut s = spec(&["sh", "-c", &script]);
+        s.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let err = block_on(run(&s)).expect_err("times out");
+        assert!(matches!(err, CmdError::TimedOut { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("int");
+        // The grandchild must be gone (or a zombie reaped by init) shortly after the kill.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false);
+            if !alive {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "grandchild {pid} survived the timeout"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

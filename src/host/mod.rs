@@ -1,0 +1,8 @@
+//! Host probes: plain Rust views of the machine (commands, files, identity), with typed results
+//! and no Rhai types. The Rhai bindings in `crate::bindings` wrap these; tests and other
+//! front ends can call them directly. Every probe that can block takes a timeout, which the
+//! bindings cap by the remaining budget of the running check.
+
+pub mod cmd;
+pub mod fs;
+pub mod sys;

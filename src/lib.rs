@@ -1,0 +1,47 @@
+//! hostscript: tells whether a Linux host is ready to run Flintlock microVMs, from checks
+//! written as editable Rhai scripts.
+//!
+//! The layers, from the outside in: `cli` (what the user typed) → `commands` (run, list, lint)
+//! → `script` (finding, compiling and declaring checks) → `runner` (parallel execution within
+//! budgets) → `report` (human and JSON output). Scripts reach the machine only through
+//! `bindings`, which wrap the plain-Rust probes in `host`.
+
+pub mod bindings;
+pub mod budget;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod host;
+pub mod outcome;
+pub mod report;
+pub mod runner;
+pub mod script;
+pub mod selection;
+pub mod vars;
+
+/// Runs one command line and returns the process exit code.
+pub fn run(cli: cli::Cli) -> u8 {
+    let result = match cli.command {
+        cli::Command::Run(args) => commands::run::execute(args),
+        cli::Command::List(args) => commands::list::execute(args),
+        cli::Command::Lint(args) => commands::lint::execute(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hostscript: error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+/// The message of a caught panic, for error reports.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

@@ -1,0 +1,123 @@
+//! What a check ends as. Check results are data: a failing, skipped or broken check is a
+//! `CheckResult` in the report, never an `Err`, and the exit code is derived from the results,
+//! never from a reporter.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The five outcomes a check can have, in report order of severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Skip,
+    Fail,
+    Error,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pass,
+        Status::Warn,
+        Status::Fail,
+        Status::Skip,
+        Status::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Skip => "skip",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a check body returned: `pass(..)`, `warn(..)`, `fail(..)` or `skip(..)`.
+/// Errors are not verdicts: a script reports them by throwing.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub status: Status,
+    pub message: String,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The result of one check as reporters see it.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub status: Status,
+    pub message: String,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub duration: Duration,
+    /// Set when an optional check's `fail` or `error` was reported as `warn`.
+    pub demoted_from: Option<Status>,
+}
+
+impl CheckResult {
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        CheckResult {
+            status,
+            message: one_line(&message.into()),
+            details: serde_json::Map::new(),
+            duration: Duration::ZERO,
+            demoted_from: None,
+        }
+    }
+
+    /// Whether checks that `need` this one may run: it passed, or it warned on its own account.
+    /// An optional check whose failure was demoted to `warn` does not satisfy its dependents.
+    pub fn satisfies_dependents(&self) -> bool {
+        match self.status {
+            Status::Pass => true,
+            Status::Warn => self.demoted_from.is_none(),
+            _ => false,
+        }
+    }
+}
+
+/// Folds a message onto one line so every reporter can rely on it.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, line) in message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            out.push_str(" | ");
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_folded_to_one_line() {
+        assert_eq!(one_line("a\n  b\n\nc "), "a | b | c");
+        assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
+    fn demoted_warnings_do_not_satisfy_dependents() {
+        let mut r = CheckResult::new(Status::Warn, "x");
+        assert!(r.satisfies_dependents());
+        r.demoted_from = Some(Status::Fail);
+        assert!(!r.satisfies_dependents());
+        assert!(!CheckResult::new(Status::Skip, "x").satisfies_dependents());
+    }
+}

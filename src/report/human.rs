@@ -1,0 +1,129 @@
+//! The human reporter: one line per check with its status, id, message and duration; the
+//! remediation to run under each failure; details on an indented line; a summary at the end.
+//! Colour only on a terminal (or `--color always`) and never when `NO_COLOR` is set.
+
+use std::io::{self, Write};
+
+use crate::outcome::{CheckResult, Status};
+use crate::report::{Item, Reporter, Summary, short_duration};
+
+pub struct Human<W: Write> {
+    out: W,
+    color: bool,
+    id_width: usize,
+}
+
+impl<W: Write> Human<W> {
+    pub fn new(out: W, color: bool, items: &[Item]) -> Self {
+        let id_width = items
+            .iter()
+            .map(|i| i.id.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(40);
+        Human {
+            out,
+            color,
+            id_width,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn status_label(&self, status: Status) -> String {
+        let (word, code) = match status {
+            Status::Pass => ("PASS ", "32"),
+            Status::Warn => ("WARN ", "33"),
+            Status::Fail => ("FAIL ", "31;1"),
+            Status::Skip => ("SKIP ", "36"),
+            Status::Error => ("ERROR", "35;1"),
+        };
+        self.paint(code, word)
+    }
+}
+
+/// Whether human output should be coloured.
+pub fn use_color(choice: crate::cli::Color) -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match choice {
+        _ if no_color => false,
+        crate::cli::Color::Always => true,
+        crate::cli::Color::Never => false,
+        crate::cli::Color::Auto => io::stdout().is_terminal(),
+    }
+}
+
+fn details_line(result: &CheckResult) -> Option<String> {
+    if result.details.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = result
+        .details
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    Some(parts.join("  "))
+}
+
+impl<W: Write> Reporter for Human<W> {
+    fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()> {
+        let label = self.status_label(result.status);
+        let duration = self.paint("2", &format!("({})", short_duration(result.duration)));
+        writeln!(
+            self.out,
+            "{label}  {:<width$}  {}  {duration}",
+            item.id,
+            result.message,
+            width = self.id_width
+        )?;
+        let indent = " ".repeat(7);
+        if let Some(details) = details_line(result) {
+            writeln!(self.out, "{indent}{}", self.paint("2", &details))?;
+        }
+        if matches!(result.status, Status::Fail | Status::Error | Status::Warn)
+            && let Some(fix) = &item.remediation
+        {
+            writeln!(self.out, "{indent}fix: hostscript remediate {fix}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        let counts: Vec<String> = summary
+            .counts
+            .iter()
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect();
+        let verdict = if summary.ok() {
+            self.paint("32;1", "OK")
+        } else {
+            let s = if summary.blocking == 1 { "" } else { "s" };
+            self.paint(
+                "31;1",
+                &format!(
+                    "FAILED ({} required check{s} did not pass)",
+                    summary.blocking
+                ),
+            )
+        };
+        writeln!(
+            self.out,
+            "\n{} checks on {}: {} in {} — {verdict}",
+            summary.total(),
+            summary.host,
+            counts.join(", "),
+            short_duration(summary.duration),
+        )?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,96 @@
+//! The JSON reporter: one document on stdout at the end of the run (schema in the README).
+//! Field names are stable and snake_case; fleet tooling and CI key on them.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::outcome::{CheckResult, Status};
+use crate::report::{Item, Reporter, Summary};
+
+/// Version of the document layout; bumped only on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    ok: bool,
+    host: &'a str,
+    duration_ms: u64,
+    summary: BTreeMap<&'static str, usize>,
+    checks: &'a [CheckRecord],
+}
+
+#[derive(Serialize)]
+struct CheckRecord {
+    id: String,
+    description: String,
+    file: String,
+    line: usize,
+    status: Status,
+    required: bool,
+    message: String,
+    details: serde_json::Map<String, serde_json::Value>,
+    duration_ms: u64,
+    tags: Vec<String>,
+    needs: Vec<String>,
+    remediation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    demoted_from: Option<Status>,
+}
+
+pub struct Json<W: Write> {
+    out: W,
+    records: Vec<CheckRecord>,
+}
+
+impl<W: Write> Json<W> {
+    pub fn new(out: W) -> Self {
+        Json {
+            out,
+            records: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Reporter for Json<W> {
+    fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()> {
+        self.records.push(CheckRecord {
+            id: item.id.clone(),
+            description: item.description.clone(),
+            file: item.file.clone(),
+            line: item.line,
+            status: result.status,
+            required: item.required,
+            message: result.message.clone(),
+            details: result.details.clone(),
+            duration_ms: result.duration.as_millis() as u64,
+            tags: item.tags.clone(),
+            needs: item.needs.clone(),
+            remediation: item.remediation.clone(),
+            demoted_from: result.demoted_from,
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        let mut counts: BTreeMap<&'static str, usize> = summary
+            .counts
+            .iter()
+            .map(|(s, n)| (s.as_str(), *n))
+            .collect();
+        counts.insert("total", summary.total());
+        let doc = Document {
+            schema_version: SCHEMA_VERSION,
+            ok: summary.ok(),
+            host: &summary.host,
+            duration_ms: summary.duration.as_millis() as u64,
+            summary: counts,
+            checks: &self.records,
+        };
+        serde_json::to_writer_pretty(&mut self.out, &doc)?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+}

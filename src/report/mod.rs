@@ -1,0 +1,158 @@
+//! Reporters turn check results into output. They consume results and never decide the exit
+//! code, which comes from `Summary`. Results arrive in completion order; `Sequencer` releases
+//! them in declaration order so output is the same however the run was scheduled.
+
+pub mod human;
+pub mod json;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::time::Duration;
+
+use crate::outcome::{CheckResult, Status};
+use crate::script::{CheckDef, LoadFailure};
+
+/// A check as reporters describe it: its declaration plus, once run, its result.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: String,
+    pub description: String,
+    pub file: String,
+    pub line: usize,
+    pub required: bool,
+    pub tags: Vec<String>,
+    pub needs: Vec<String>,
+    pub remediation: Option<String>,
+}
+
+impl Item {
+    pub fn from_check(check: &CheckDef) -> Self {
+        Item {
+            id: check.id.clone(),
+            description: check.description.clone(),
+            file: check.file().display().to_string(),
+            line: check.line,
+            required: check.required,
+            tags: check.tags.clone(),
+            needs: check.needs.clone(),
+            remediation: check.remediation.clone(),
+        }
+    }
+
+    /// A script that failed to load stands in the report as one required, erroring entry.
+    pub fn from_failure(failure: &LoadFailure) -> (Self, CheckResult) {
+        let item = Item {
+            id: failure.id.clone(),
+            description: "script failed to load".to_string(),
+            file: failure.diagnostic.file.display().to_string(),
+            line: failure.diagnostic.line.unwrap_or(0),
+            required: true,
+            tags: Vec::new(),
+            needs: Vec::new(),
+            remediation: None,
+        };
+        (
+            item,
+            CheckResult::new(Status::Error, failure.diagnostic.to_string()),
+        )
+    }
+}
+
+/// Counts and verdict of a whole run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub counts: BTreeMap<Status, usize>,
+    pub duration: Duration,
+    pub host: String,
+    /// Required checks that failed or errored.
+    pub blocking: usize,
+}
+
+impl Summary {
+    pub fn new(results: &[(Item, CheckResult)], duration: Duration, host: String) -> Self {
+        let mut counts: BTreeMap<Status, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut blocking = 0;
+        for (item, result) in results {
+            *counts.entry(result.status).or_default() += 1;
+            if item.required && matches!(result.status, Status::Fail | Status::Error) {
+                blocking += 1;
+            }
+        }
+        Summary {
+            counts,
+            duration,
+            host,
+            blocking,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.blocking == 0
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+}
+
+pub trait Reporter {
+    /// Called once per check, in declaration order.
+    fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()>;
+    /// Called once at the end.
+    fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+}
+
+/// Buffers out-of-order results and hands them on in declaration order.
+pub struct Sequencer {
+    pending: Vec<Option<CheckResult>>,
+    next: usize,
+}
+
+impl Sequencer {
+    pub fn new(len: usize) -> Self {
+        Sequencer {
+            pending: vec![None; len],
+            next: 0,
+        }
+    }
+
+    /// Stores a result and returns every result that is now ready, in order.
+    pub fn push(&mut self, index: usize, result: CheckResult) -> Vec<(usize, CheckResult)> {
+        if let Some(slot) = self.pending.get_mut(index) {
+            *slot = Some(result);
+        }
+        let mut ready = Vec::new();
+        while let Some(result) = self.pending.get_mut(self.next).and_then(Option::take) {
+            ready.push((self.next, result));
+            self.next += 1;
+        }
+        ready
+    }
+}
+
+/// "3 ms", "1.2 s": durations as a person reads them.
+pub fn short_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequencer_releases_in_declaration_order() {
+        let mut s = Sequencer::new(3);
+        assert!(s.push(2, CheckResult::new(Status::Pass, "c")).is_empty());
+        assert!(s.push(1, CheckResult::new(Status::Pass, "b")).is_empty());
+        let ready: Vec<usize> = s
+            .push(0, CheckResult::new(Status::Pass, "a"))
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(ready, vec![0, 1, 2]);
+    }
+}

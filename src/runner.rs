@@ -1,0 +1,255 @@
+//! Runs checks in parallel while respecting `needs`, each within its own wall-clock budget.
+//!
+//! Every check is a tokio task that first waits for the checks it needs, then takes one of
+//! `jobs` permits and runs its Rhai body on a blocking thread. The body's budget is enforced
+//! inside the engine (progress hook) and inside every primitive; as a last resort the task
+//! stops waiting one grace second after the budget, reports the check as timed out and frees
+//! its permit, so a stuck check cannot hold the others. Results are delivered as they finish;
+//! reporters restore declaration order.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::budget;
+use crate::outcome::{CheckResult, Status};
+use crate::script::{CheckDef, Diagnostic};
+
+pub struct RunnerOptions {
+    pub jobs: usize,
+    pub default_timeout: Duration,
+    /// How long past its budget a check may take before the runner stops waiting for it.
+    pub grace: Duration,
+}
+
+/// The state of a finished check as its dependents see it.
+#[derive(Clone, Copy)]
+struct Finished {
+    status: Status,
+    satisfies: bool,
+}
+
+/// A check another one needs: its id and where its result will appear.
+type Dependency = (String, watch::Receiver<Option<Finished>>);
+
+/// Runs `checks` and calls `on_result(index, result)` as each one finishes.
+pub fn execute(
+    runtime: &tokio::runtime::Runtime,
+    engine: Arc<Engine>,
+    checks: &[CheckDef],
+    options: &RunnerOptions,
+    mut on_result: impl FnMut(usize, CheckResult),
+) {
+    let plan = plan_dependencies(checks);
+    let semaphore = Arc::new(Semaphore::new(options.jobs.max(1)));
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..checks.len())
+        .map(|_| watch::channel::<Option<Finished>>(None))
+        .unzip();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, CheckResult)>();
+
+    runtime.block_on(async {
+        for (index, (check, sender)) in checks.iter().zip(senders).enumerate() {
+            let deps: Result<Vec<Dependency>, String> = plan[index].clone().map(|deps| {
+                deps.into_iter()
+                    .map(|d| (checks[d].id.clone(), receivers[d].clone()))
+                    .collect()
+            });
+            let task = CheckTask {
+                engine: engine.clone(),
+                check: check.clone(),
+                timeout: check.timeout.unwrap_or(options.default_timeout),
+                grace: options.grace,
+                semaphore: semaphore.clone(),
+            };
+            let done_tx = done_tx.clone();
+            tokio::spawn(async move {
+                let result = task.run(deps).await;
+                let finished = Finished {
+                    status: result.status,
+                    satisfies: result.satisfies_dependents(),
+                };
+                let _ = sender.send(Some(finished));
+                let _ = done_tx.send((index, result));
+            });
+        }
+        drop(done_tx);
+        while let Some((index, result)) = done_rx.recv().await {
+            on_result(index, result);
+        }
+    });
+}
+
+struct CheckTask {
+    engine: Arc<Engine>,
+    check: CheckDef,
+    timeout: Duration,
+    grace: Duration,
+    semaphore: Arc<Semaphore>,
+}
+
+impl CheckTask {
+    async fn run(self, deps: Result<Vec<Dependency>, String>) -> CheckResult {
+        let deps = match deps {
+            Ok(deps) => deps,
+            Err(message) => return self.finish(CheckResult::new(Status::Error, message)),
+        };
+        for (id, mut rx) in deps {
+            let finished = rx.wait_for(Option::is_some).await.ok().and_then(|v| *v);
+            match finished {
+                Some(f) if f.satisfies => {}
+                Some(f) => {
+                    let what = match f.status {
+                        Status::Fail => "failed",
+                        Status::Error => "errored",
+                        Status::Skip => "was skipped",
+                        Status::Warn => "is optional and did not pass",
+                        Status::Pass => "passed",
+                    };
+                    let message = format!("needs `{id}`, which {what}");
+                    return self.finish(CheckResult::new(Status::Skip, message));
+                }
+                None => {
+                    let message = format!("needs `{id}`, which never finished");
+                    return self.finish(CheckResult::new(Status::Error, message));
+                }
+            }
+        }
+        let Ok(_permit) = self.semaphore.clone().acquire_owned().await else {
+            return self.finish(CheckResult::new(Status::Error, "runner shut down"));
+        };
+        let started = Instant::now();
+        let (engine, check, timeout) = (self.engine.clone(), self.check.clone(), self.timeout);
+        let body = tokio::task::spawn_blocking(move || run_body(&engine, &check, timeout));
+        let mut result = match tokio::time::timeout(self.timeout + self.grace, body).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => CheckResult::new(
+                Status::Error,
+                format!("internal error: the check's thread failed: {join_error}"),
+            ),
+            Err(_) => CheckResult::new(
+                Status::Error,
+                format!(
+                    "timed out after {} (a host call did not return; abandoned)",
+                    budget::human_duration(self.timeout)
+                ),
+            ),
+        };
+        result.duration = started.elapsed();
+        self.finish(result)
+    }
+
+    /// Applies the check's `required` flag: an optional check that does not pass is a warning.
+    fn finish(&self, mut result: CheckResult) -> CheckResult {
+        if !self.check.required && matches!(result.status, Status::Fail | Status::Error) {
+            result.demoted_from = Some(result.status);
+            result.message = format!("optional check {}: {}", result.status, result.message);
+            result.status = Status::Warn;
+        }
+        result
+    }
+}
+
+/// Runs one check body on the current (blocking) thread within its budget.
+fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult {
+    let _budget = budget::start(timeout);
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        check.body.call::<Dynamic>(engine, &check.script.ast, ())
+    }));
+    match called {
+        Ok(Ok(value)) => match crate::bindings::into_verdict(value) {
+            Ok(verdict) => {
+                let mut result = CheckResult::new(verdict.status, verdict.message);
+                result.details = verdict.details;
+                result
+            }
+            Err(message) => {
+                let place = Diagnostic::at_file(check.file(), message);
+                let mut result = CheckResult::new(Status::Error, String::new());
+                result.message =
+                    format!("{}:{}: {}", place.file.display(), check.line, place.message);
+                result
+            }
+        },
+        Ok(Err(err)) => {
+            let diagnostic = Diagnostic::from_rhai(check.file(), &err).or_line(check.line);
+            CheckResult::new(Status::Error, diagnostic.to_string())
+        }
+        Err(panic) => CheckResult::new(
+            Status::Error,
+            format!(
+                "{}:{}: internal error (panic): {}",
+                check.file().display(),
+                check.line,
+                crate::panic_message(&panic)
+            ),
+        ),
+    }
+}
+
+/// For each check, the indices it needs, or why its needs cannot be met (an unknown id or a
+/// cycle). Checks in a cycle would wait on each other forever, so they become errors instead.
+fn plan_dependencies(checks: &[CheckDef]) -> Vec<Result<Vec<usize>, String>> {
+    let by_id: HashMap<&str, usize> = checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let mut plan: Vec<Result<Vec<usize>, String>> = checks
+        .iter()
+        .map(|c| {
+            c.needs
+                .iter()
+                .map(|n| {
+                    by_id.get(n.as_str()).copied().ok_or_else(|| {
+                        format!(
+                            "{}:{}: needs unknown check `{n}`",
+                            c.file().display(),
+                            c.line
+                        )
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    for (i, check) in checks.iter().enumerate() {
+        if let Some(cycle) = find_cycle(i, &plan, checks) {
+            plan[i] = Err(format!(
+                "{}:{}: dependency cycle: {}",
+                check.file().display(),
+                check.line,
+                cycle.join(" -> ")
+            ));
+        }
+    }
+    plan
+}
+
+/// A path of ids from `start` back to itself, if one exists.
+fn find_cycle(
+    start: usize,
+    plan: &[Result<Vec<usize>, String>],
+    checks: &[CheckDef],
+) -> Option<Vec<String>> {
+    let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, vec![start])];
+    let mut seen = std::collections::HashSet::new();
+    while let Some((node, path)) = stack.pop() {
+        let Ok(deps) = &plan[node] else { continue };
+        for &dep in deps {
+            if dep == start {
+                let mut ids: Vec<String> = path.iter().map(|&i| checks[i].id.clone()).collect();
+                ids.push(checks[start].id.clone());
+                return Some(ids);
+            }
+            if seen.insert(dep) {
+                let mut next = path.clone();
+                next.push(dep);
+                stack.push((dep, next));
+            }
+        }
+    }
+    None
+}
