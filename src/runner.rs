@@ -253,3 +253,60 @@ fn find_cycle(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::engine::{self, Capability, EngineOptions};
+    use crate::script::loader;
+
+    /// A primitive that panics must end its own check as an error at the check's position,
+    /// and leave the rest of the run alone. No shipped primitive panics on purpose, so this
+    /// test registers one.
+    #[test]
+    fn a_panic_inside_a_primitive_is_an_error_and_the_run_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("p.rhai"),
+            "check(#{ id: \"boom\", description: \"d\", run: || { explode(); pass(\"no\") } });\n\
+             check(#{ id: \"calm\", description: \"d\", run: || pass(\"fine\") });\n",
+        )
+        .expect("write");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let mut engine = engine::build(EngineOptions {
+            capability: Capability::ReadOnly,
+            roots: vec![dir.path().to_path_buf()],
+            vars: Arc::default(),
+            runtime: runtime.handle().clone(),
+        });
+        engine.register_fn("explode", || -> bool { panic!("primitive exploded") });
+        let found = loader::discover(&[dir.path().to_path_buf()]).expect("discover");
+        let loaded = loader::load(&engine, &found.files, Duration::from_secs(5), 2);
+        let options = RunnerOptions {
+            jobs: 2,
+            default_timeout: Duration::from_secs(5),
+            grace: Duration::from_secs(1),
+        };
+        let mut results = [None, None];
+        execute(
+            &runtime,
+            Arc::new(engine),
+            &loaded.checks,
+            &options,
+            |i, r| results[i] = Some(r),
+        );
+        let boom = results[0].clone().expect("boom finished");
+        assert_eq!(boom.status, Status::Error);
+        assert!(
+            boom.message
+                .contains("p.rhai:1: internal error (panic): primitive exploded"),
+            "{}",
+            boom.message
+        );
+        let calm = results[1].clone().expect("calm finished");
+        assert_eq!((calm.status, calm.message.as_str()), (Status::Pass, "fine"));
+    }
+}

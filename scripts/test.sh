@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine of this kind (Debian with the Rust toolchain):
+# installs the system packages the tests use, then checks formatting, lints and runs every
+# test. `.ci/run` calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+command -v ip >/dev/null 2>&1 || need_packages+=(iproute2)
+getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
+if ((${#need_packages[@]})); then
+    echo "scripts/test.sh: installing ${need_packages[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

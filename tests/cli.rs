@@ -1,0 +1,265 @@
+//! The command line: exit codes, usage errors, output formats, colour, list and lint.
+
+use crate::support::{Test, check};
+
+#[test]
+fn exit_codes_follow_the_required_checks() {
+    let pass = Test::new().file("c/a.rhai", &check("a", r#"pass("")"#));
+    assert_eq!(pass.run(&["run", "c"]).code, 0);
+    let fail = Test::new().file("c/a.rhai", &check("a", r#"fail("")"#));
+    assert_eq!(fail.run(&["run", "c"]).code, 1);
+    let error = Test::new().file("c/a.rhai", &check("a", r#"throw "x""#));
+    assert_eq!(error.run(&["run", "c"]).code, 1);
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_2_with_one_line() {
+    let t = Test::new()
+        .file("c/a.rhai", &check("a", r#"pass("")"#))
+        .file("empty/README", "no scripts here")
+        .file("bad.toml", "x = [1, 2\n");
+    let cases: [(&[&str], &str); 6] = [
+        (&["run", "c", "--no-such-flag"], "--no-such-flag"),
+        (
+            &["run", "missing"],
+            "hostscript: error: path `missing` does not exist",
+        ),
+        (
+            &["run", "empty"],
+            "hostscript: error: no .rhai scripts found in `empty`",
+        ),
+        (
+            &["run", "c", "--vars", "bad.toml"],
+            "hostscript: error: bad.toml:1:10: malformed vars file: unclosed array",
+        ),
+        (
+            &["run", "c", "--var", "novalue"],
+            "hostscript: error: --var `novalue`: expected KEY=VALUE",
+        ),
+        (
+            &["run", "c", "--timeout=0"],
+            "hostscript: error: --timeout: `0` is not a positive number of seconds",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = t.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed to stdout: {}",
+            out.stdout
+        );
+    }
+    let missing_vars = t.run(&["run", "c", "--vars", "nope.toml"]);
+    assert_eq!(missing_vars.code, 2);
+    assert_eq!(
+        missing_vars.stderr.trim(),
+        "hostscript: error: path `nope.toml` does not exist"
+    );
+}
+
+#[test]
+fn a_directory_whose_files_declare_nothing_is_a_usage_error() {
+    let t = Test::new().file("c/a.rhai", "let x = 1;\n");
+    let out = t.run(&["run", "c"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        "hostscript: error: no checks found in `c`"
+    );
+}
+
+#[test]
+fn files_and_globs_are_accepted_besides_directories() {
+    let t = Test::new()
+        .file("c/a.rhai", &check("a", r#"pass("")"#))
+        .file("c/b.rhai", &check("b", r#"pass("")"#))
+        .file("site/extra.rhai", &check("extra", r#"pass("")"#));
+    let out = t.run(&["run", "c/a.rhai", "site/extra.rhai", "--format", "json"]);
+    assert_eq!(out.json()["summary"]["total"], 2);
+    let out = t.run(&["run", "c/*.rhai", "--format", "json"]);
+    assert_eq!(out.json()["summary"]["total"], 2);
+}
+
+#[test]
+fn json_report_follows_the_documented_schema() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        r#"print("diagnostics go to stderr");
+           check(#{ id: "kvm.access", description: "KVM is usable", tags: ["kvm"], remediation: "kvm-access",
+                    needs: [], required: true, remote: false, timeout: 5,
+                    run: || fail("root cannot write /dev/kvm", #{ mode: "0600" }) });"#,
+    );
+    let out = t.run(&["run", "c", "--format", "json"]);
+    let doc = out.json();
+    let keys: Vec<&str> = doc
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "schema_version",
+        "ok",
+        "host",
+        "duration_ms",
+        "summary",
+        "checks",
+    ] {
+        assert!(keys.contains(&key), "missing top-level `{key}`");
+    }
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["schema_version"], 1);
+    assert!(doc["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"pass": 0, "warn": 0, "fail": 1, "skip": 0, "error": 0, "total": 1})
+    );
+    let c = &doc["checks"][0];
+    for key in [
+        "id",
+        "description",
+        "file",
+        "line",
+        "status",
+        "required",
+        "message",
+        "details",
+        "duration_ms",
+        "tags",
+        "remediation",
+    ] {
+        assert!(c.get(key).is_some(), "missing check field `{key}`");
+    }
+    assert_eq!(c["file"], "c/a.rhai");
+    assert_eq!(c["line"], 2);
+    assert_eq!(c["remediation"], "kvm-access");
+    assert_eq!(c["details"]["mode"], "0600");
+    assert!(out.stderr.contains("diagnostics go to stderr"));
+}
+
+#[test]
+fn human_report_shows_status_fix_and_summary_and_colours_only_when_asked() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        r#"check(#{ id: "kvm.access", description: "d", remediation: "kvm-access", run: || fail("root cannot write /dev/kvm") });
+           check(#{ id: "kvm.device", description: "d", run: || pass("char device 10:232", #{ major: 10 }) });"#,
+    );
+    let out = t.run(&["run", "c"]);
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("FAIL   kvm.access  root cannot write /dev/kvm  ("),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[1].trim(), "fix: hostscript remediate kvm-access");
+    assert!(
+        lines[2].starts_with("PASS   kvm.device  char device 10:232"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[3].trim(), "major=10");
+    assert!(out.stdout.contains("2 checks on"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("FAILED (1 required check did not pass)"),
+        "{}",
+        out.stdout
+    );
+
+    let coloured = t.run(&["run", "c", "--color", "always"]);
+    assert!(
+        coloured.stdout.contains("\x1b[31;1mFAIL"),
+        "{}",
+        coloured.stdout
+    );
+    let no_color = t.run_with_env(&["run", "c", "--color", "always"], &[("NO_COLOR", "1")]);
+    assert!(
+        !no_color.stdout.contains('\x1b'),
+        "NO_COLOR wins over --color always"
+    );
+}
+
+#[test]
+fn list_shows_declarations_without_running_them() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        r#"check(#{ id: "thinpool.health", description: "pool is healthy", tags: ["dm"], needs: ["thinpool.present"], remediation: "thinpool", run: || { throw "must not run" } });
+           check(#{ id: "thinpool.present", description: "pool exists", required: false, remote: true, run: || { throw "must not run" } });"#,
+    );
+    let out = t.run(&["list", "c"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("thinpool.health   yes       pool is healthy  [tags: dm; needs: thinpool.present; fix: thinpool]"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("thinpool.present  optional  pool exists  [remote]"),
+        "{}",
+        out.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["list", "c", "--format", "json"]).stdout).expect("json");
+    assert_eq!(json[0]["needs"], serde_json::json!(["thinpool.present"]));
+    assert_eq!(json[1]["required"], false);
+}
+
+#[test]
+fn lint_reports_every_problem_as_file_line_col() {
+    let t = Test::new()
+        .file("c/a.rhai", "let x = ;\n")
+        .file("c/b.rhai", "\ncheck(#{ id: \"b\", description: \"d\", needs: [\"ghost\"], run: || pass(\"\") });\n")
+        .file("c/c.rhai", "check(#{ id: \"c\", run: || pass(\"\") });\n")
+        .file("c/d.rhai", "fn f() { undefined_variable }\n")
+        .file("ok/fine.rhai", &check("fine", r#"pass("")"#));
+    let out = t.run(&["lint", "c"]);
+    assert_eq!(out.code, 1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "c/a.rhai:1:9: Unexpected ';'",
+            "c/c.rhai:1:1: check `c` needs a `description`",
+            "c/d.rhai:1:10: Undefined variable: undefined_variable",
+            "c/b.rhai:2: check `b` needs unknown check `ghost`",
+        ],
+        "{}",
+        out.stdout
+    );
+    let clean = t.run(&["lint", "ok"]);
+    assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
+    assert!(
+        clean.stderr.contains("1 script, 1 check, 0 problems"),
+        "{}",
+        clean.stderr
+    );
+}
+
+#[test]
+fn shipped_checks_lint_clean_and_each_file_says_what_it_is_for() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .args(["lint", root.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run lint");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for entry in std::fs::read_dir(&root).expect("checks/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "rhai") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            assert!(
+                text.starts_with("//! "),
+                "{} must start with a //! summary line",
+                path.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Hostile scripts: each must end as `error` within its budget plus one second, name its
+//! file and line, and leave the other checks of the run passing.
+
+use std::time::Duration;
+
+use crate::support::{Test, check};
+
+const BUDGET_MS: u64 = 1000;
+
+fn hostile_run() -> (crate::support::Output, Test) {
+    let t = Test::new()
+        .file("checks/good.rhai", &[check("good.one", r#"pass("fine")"#), check("good.two", r#"pass("fine")"#)].concat())
+        .file("checks/loop.rhai", &check("h.loop", "loop { }"))
+        .file("checks/while.rhai", &check("h.while", "let i = 0; while true { i += 1; }"))
+        .file(
+            "checks/recurse.rhai",
+            "fn down(n) { down(n + 1) }\ncheck(#{ id: \"h.recurse\", description: \"d\", run: || down(0) });\n",
+        )
+        .file("checks/string.rhai", &check("h.string", r#"let s = "x"; loop { s += s; }"#))
+        .file("checks/array.rhai", &check("h.array", "let a = []; loop { a.push(1); }"))
+        .file("checks/hang.rhai", &check("h.hang", r#"cmd::run(["sleep", "60"]); pass("never")"#))
+        .file("checks/pipe.rhai", &check("h.pipe", r#"cmd::run(["sh", "-c", "sleep 60 & sleep 60"]); pass("never")"#))
+        .file("checks/write.rhai", &check("h.write", r#"fs::write("/tmp/hostscript-must-not-exist", "x"); pass("wrote")"#));
+    let out = t.run(&[
+        "run",
+        "checks",
+        "--format",
+        "json",
+        "--timeout",
+        "1",
+        "--jobs",
+        "4",
+    ]);
+    (out, t)
+}
+
+#[test]
+fn hostile_scripts_end_as_errors_within_budget_and_others_pass() {
+    let (out, _t) = hostile_run();
+    assert_eq!(out.code, 1);
+    assert_eq!(out.status("good.one"), "pass");
+    assert_eq!(out.status("good.two"), "pass");
+    let expectations = [
+        ("h.loop", "checks/loop.rhai:1:", "timed out after 1 s"),
+        ("h.while", "checks/while.rhai:1:", "timed out after 1 s"),
+        ("h.recurse", "checks/recurse.rhai:", "stack overflow"),
+        (
+            "h.string",
+            "checks/string.rhai:1:",
+            "over the script limits",
+        ),
+        (
+            "h.hang",
+            "checks/hang.rhai:1:",
+            "`sleep` was killed: the check timed out after 1 s",
+        ),
+        (
+            "h.pipe",
+            "checks/pipe.rhai:1:",
+            "`sh` was killed: the check timed out after 1 s",
+        ),
+        ("h.write", "checks/write.rhai:1:", "checks are read-only"),
+    ];
+    for (id, place, reason) in expectations {
+        let record = out.check(id);
+        let message = record["message"].as_str().unwrap_or_default();
+        assert_eq!(record["status"], "error", "{id}: {message}");
+        assert!(
+            message.starts_with(place),
+            "{id}: `{message}` should start with `{place}`"
+        );
+        assert!(
+            message.contains(reason),
+            "{id}: `{message}` should say `{reason}`"
+        );
+        let took = record["duration_ms"].as_u64().unwrap_or(u64::MAX);
+        assert!(
+            took <= BUDGET_MS + 1000,
+            "{id} took {took} ms, over its budget plus one second"
+        );
+    }
+    // Rhai re-measures an array on every push, so a runaway array may hit the clock before
+    // the size limit; either way it must end as an error within the budget.
+    let array = out.check("h.array");
+    let message = array["message"].as_str().unwrap_or_default();
+    assert_eq!(array["status"], "error");
+    assert!(
+        message.contains("over the script limits") || message.contains("timed out after 1 s"),
+        "{message}"
+    );
+    assert!(array["duration_ms"].as_u64().unwrap_or(u64::MAX) <= BUDGET_MS + 1000);
+    assert!(!std::path::Path::new("/tmp/hostscript-must-not-exist").exists());
+}
+
+#[test]
+fn a_killed_command_leaves_no_process_behind() {
+    let t = Test::new().file(
+        "checks/h.rhai",
+        &check(
+            "h.marker",
+            r#"cmd::run(["sh", "-c", "exec sleep 61.4242"]); pass("never")"#,
+        ),
+    );
+    let out = t.run(&["run", "checks", "--timeout", "0.5"]);
+    assert_eq!(out.code, 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let survivors = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
+        .filter(|cmdline| cmdline.contains("61.4242"))
+        .count();
+    assert_eq!(survivors, 0, "the timed-out command is still running");
+}
+
+#[test]
+fn a_script_that_loops_while_loading_fails_alone() {
+    let t = Test::new()
+        .file("checks/a.rhai", "loop { }\n")
+        .file("checks/b.rhai", &check("b.ok", r#"pass("")"#));
+    let out = t.run(&["run", "checks", "--format", "json", "--timeout", "0.5"]);
+    assert_eq!(out.status("a.rhai"), "error");
+    assert!(
+        out.message("a.rhai").contains("timed out after 500 ms"),
+        "{}",
+        out.message("a.rhai")
+    );
+    assert_eq!(out.status("b.ok"), "pass");
+    assert!(out.elapsed < Duration::from_secs(3));
+}
+
+#[test]
+fn parse_errors_name_file_line_and_character_column_and_spare_other_files() {
+    let t = Test::new()
+        .file(
+            "checks/broken.rhai",
+            "// première ligne\nlet cafe = \"crème brûlée\"; let x = ;\n",
+        )
+        .file("checks/fine.rhai", &check("fine", r#"pass("ok")"#));
+    let out = t.run(&["run", "checks", "--format", "json"]);
+    assert_eq!(out.code, 1);
+    // `;` is the 36th character of line 2 (the line holds multi-byte characters).
+    assert_eq!(
+        out.message("broken.rhai"),
+        "checks/broken.rhai:2:36: Unexpected ';'"
+    );
+    assert_eq!(out.status("fine"), "pass");
+    assert!(
+        out.stderr.contains("checks/broken.rhai:2:36"),
+        "JSON mode repeats diagnostics on stderr"
+    );
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary that runs the built `hostscript` on fixture directories made in
+//! temp dirs. Modules are grouped by feature; `support` holds the `Test` builder.
+
+mod cli;
+mod hostile;
+mod model;
+mod primitives;
+mod support;

@@ -1,0 +1,228 @@
+//! The core primitives through real scripts on real files, sockets, devices and processes.
+
+use crate::support::{Test, check};
+
+/// Runs one check body and returns its JSON record.
+fn eval(body: &str) -> serde_json::Value {
+    let t = Test::new().file("c/p.rhai", &check("p", body));
+    t.run(&["run", "c", "--format", "json"]).check("p")
+}
+
+fn message(body: &str) -> String {
+    let record = eval(body);
+    assert_eq!(record["status"], "pass", "{record}");
+    record["message"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn cmd_run_reports_code_streams_and_duration() {
+    let m = message(
+        r#"let r = cmd::run(["sh", "-c", "echo out; echo err >&2; exit 7"]);
+           pass(`${r.code} ${r.ok} ${r.stdout == "out\n"} ${r.stderr == "err\n"} ${r.signal} ${r.truncated} ${type_of(r.duration_ms)}`)"#,
+    );
+    assert_eq!(m, "7 false true true  false i64");
+}
+
+#[test]
+fn cmd_run_reports_the_signal_that_ended_a_program() {
+    let m = message(
+        r#"let r = cmd::run(["sh", "-c", "kill -KILL $$"]); pass(`${r.code}|${r.signal}`)"#,
+    );
+    assert_eq!(m, "|9");
+}
+
+#[test]
+fn cmd_run_passes_stdin_env_and_cwd_and_caps_output() {
+    let m = message(
+        r#"let r = cmd::run(["sh", "-c", "cat; echo \" $HS_X\"; pwd"], #{ stdin: "in", env: #{ HS_X: "y" }, cwd: "/" });
+           let big = cmd::run(["head", "-c", "5000", "/dev/zero"], #{ max_output: 100 });
+           pass(`${r.stdout.split("\n")} ${big.stdout.len()} ${big.stdout_truncated}`)"#,
+    );
+    assert_eq!(m, r#"["in y", "/", ""] 100 true"#);
+}
+
+#[test]
+fn cmd_run_errors_name_the_program_and_can_be_caught() {
+    let record = eval(r#"cmd::run(["hs-no-such-program", "--version"]); pass("")"#);
+    assert_eq!(record["status"], "error");
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("program `hs-no-such-program` not found on PATH"),
+        "{record}"
+    );
+    let m = message(
+        r#"let caught = "nothing thrown";
+           try { cmd::run(["sleep", "5"], #{ timeout: 0.2 }); } catch (e) { caught = e; }
+           pass(caught)"#,
+    );
+    assert_eq!(m, "`sleep` timed out after 200 ms and was killed");
+    let record = eval(r#"cmd::run(["true"], #{ tiemout: 1 }); pass("")"#);
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown option `tiemout`"),
+        "{record}"
+    );
+}
+
+#[test]
+fn which_finds_programs_on_path() {
+    assert_eq!(
+        message(r#"pass(`${cmd::which("sh") != ()} ${cmd::which("hs-no-such-program") == ()}`)"#),
+        "true true"
+    );
+}
+
+#[test]
+fn fs_predicates_tell_kinds_apart_on_real_files() {
+    let t = Test::new().file("f.txt", "hello");
+    std::os::unix::fs::symlink(t.path("f.txt"), t.path("link")).expect("symlink");
+    let _listener = std::os::unix::net::UnixListener::bind(t.path("sock")).expect("bind");
+    let script = format!(
+        r#"let d = "{dir}";
+           let r = [fs::exists(`${{d}}/f.txt`), fs::is_file(`${{d}}/f.txt`), fs::is_dir(d), fs::is_symlink(`${{d}}/link`),
+                    fs::is_file(`${{d}}/link`), fs::is_socket(`${{d}}/sock`), fs::is_char_device("/dev/null"),
+                    fs::exists(`${{d}}/missing`), fs::is_socket(`${{d}}/f.txt`)];
+           pass(`${{r}}`)"#,
+        dir = t.root().display()
+    );
+    let t = t.file("c/p.rhai", &check("p", &script));
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(
+        out.message("p"),
+        "[true, true, true, true, true, true, true, false, false]"
+    );
+}
+
+#[test]
+fn stat_reports_kind_mode_owner_size_and_device_numbers() {
+    let m = message(
+        r#"let s = fs::stat("/dev/null");
+           let f = fs::stat("/etc/hostname");
+           pass(`${s.kind} ${s.major}:${s.minor} ${s.mode_octal} ${s.owner} ${s.group} ${f.kind} ${f.size > 0} ${f.mtime > 0}`)"#,
+    );
+    assert_eq!(m, "char_device 1:3 0666 root root file true true");
+    let record = eval(r#"fs::stat("/nonexistent/hs"); pass("")"#);
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("`/nonexistent/hs` does not exist"),
+        "{record}"
+    );
+}
+
+#[test]
+fn read_is_bounded_and_names_missing_files() {
+    let t = Test::new().file("data.txt", "0123456789");
+    let script = format!(
+        r#"let p = "{}";
+           let whole = fs::read(p);
+           let refused = "";
+           try {{ fs::read(p, #{{ max_bytes: 4 }}); }} catch (e) {{ refused = e; }}
+           pass(`${{whole}} | ${{refused}}`)"#,
+        t.path("data.txt").display()
+    );
+    let t = t.file("c/p.rhai", &check("p", &script));
+    let out = t.run(&["run", "c", "--format", "json"]);
+    let m = out.message("p");
+    assert!(m.starts_with("0123456789 | `"), "{m}");
+    assert!(
+        m.ends_with("data.txt` is larger than the 4 byte read cap (pass a larger `max_bytes`)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn access_honours_owner_group_other_bits_and_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .file("private", "x")
+        .file("group-readable", "x")
+        .file("world-readable", "x");
+    let set = |name: &str, mode: u32| {
+        std::fs::set_permissions(t.path(name), std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
+    };
+    set("private", 0o600);
+    set("group-readable", 0o640);
+    set("world-readable", 0o604);
+    // `nobody` is in group `nogroup` on Debian; give one file that group.
+    let nogroup = nix::unistd::Group::from_name("nogroup")
+        .ok()
+        .flatten()
+        .expect("nogroup exists");
+    nix::unistd::chown(&t.path("group-readable"), None, Some(nogroup.gid)).expect("chgrp");
+    let d = t.root().display().to_string();
+    let script = format!(
+        r#"let d = "{d}";
+           let a = fs::access(`${{d}}/private`, "nobody", "r");
+           let b = fs::access(`${{d}}/group-readable`, "nobody", "r");
+           let c = fs::access(`${{d}}/world-readable`, "nobody", "rw");
+           let r = fs::access(`${{d}}/private`, "root", "rw");
+           pass(`${{a.allowed}}/${{a.via}} ${{b.allowed}}/${{b.via}} ${{c.allowed}}/${{c.read}}/${{c.write}}/${{c.via}} ${{r.allowed}}/${{r.via}}`)"#
+    );
+    let t = t.file("c/p.rhai", &check("p", &script));
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(
+        out.message("p"),
+        "false/other true/group nogroup false/true/false/other true/root",
+        "{}",
+        out.stdout
+    );
+    let record = eval(r#"fs::access("/dev/null", "hs-no-such-user", "rw"); pass("")"#);
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("no such user `hs-no-such-user`"),
+        "{record}"
+    );
+}
+
+#[test]
+fn toml_and_json_parse_to_maps_with_located_errors() {
+    let m = message(
+        r#"let t = toml::parse("[plugins.\"io.containerd.snapshotter.v1.devmapper\"]\npool_name = \"p\"\nsize = 10\n");
+           let j = json::parse("{\"a\": [1, 2.5, null, true]}");
+           pass(`${t.plugins["io.containerd.snapshotter.v1.devmapper"].pool_name} ${t.plugins["io.containerd.snapshotter.v1.devmapper"].size + 1} ${j.a}`)"#,
+    );
+    assert_eq!(m, "p 11 [1, 2.5, (), true]");
+    let record = eval(r#"toml::parse("a = 1\nb = = 2"); pass("")"#);
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid TOML at line 2, column 5"),
+        "{record}"
+    );
+    let record = eval(r#"json::parse("{\n  \"a\": }"); pass("")"#);
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid JSON at line 2, column 8"),
+        "{record}"
+    );
+}
+
+#[test]
+fn sys_reports_identity_of_this_host() {
+    let release = nix::sys::utsname::uname()
+        .expect("uname")
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let host = nix::unistd::gethostname()
+        .expect("hostname")
+        .into_string()
+        .expect("utf-8");
+    let uid = nix::unistd::geteuid().as_raw();
+    let m = message(
+        r#"pass(`${sys::hostname()} ${sys::uid()} ${sys::is_root()} ${sys::kernel_release()}`)"#,
+    );
+    assert_eq!(m, format!("{host} {uid} {} {release}", uid == 0));
+}

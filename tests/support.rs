@@ -1,0 +1,105 @@
+//! `Test`: a temp directory of scripts plus a way to run the real binary on it and look at
+//! stdout, stderr, the exit code and how long it took.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Test {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    /// The JSON document of `--format json`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The record of one check in a JSON report.
+    pub fn check(&self, id: &str) -> serde_json::Value {
+        let doc = self.json();
+        doc["checks"]
+            .as_array()
+            .and_then(|checks| checks.iter().find(|c| c["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("no check `{id}` in report:\n{}", self.stdout))
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.check(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn message(&self, id: &str) -> String {
+        self.check(id)["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Test {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (creating parent folders) and returns the test for chaining.
+    pub fn file(self, rel: &str, contents: &str) -> Self {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, contents).expect("write fixture");
+        self
+    }
+
+    /// Runs the binary with `args` in the test directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[])
+    }
+
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("NO_COLOR")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run hostscript");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// A one-check script: `check(#{ id, description, run: || { body } })`.
+pub fn check(id: &str, body: &str) -> String {
+    format!("check(#{{ id: \"{id}\", description: \"{id}\", run: || {{ {body} }} }});\n")
+}
