@@ -58,7 +58,10 @@ fn median<T: Copy + Ord>(values: &[T]) -> T {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("HOSTSCRIPT_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(11);
+    let rounds: usize = std::env::var("HOSTSCRIPT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(11);
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
@@ -67,11 +70,41 @@ fn main() {
     let ten_thousand = generate(dir.path(), 100, 100);
     let path = |p: &Path| p.display().to_string();
     let mut cases = vec![
-        Case { name: "empty directory (exits 2: no scripts)".into(), args: vec!["run".into(), path(&empty)], times: vec![], peak_rss_kib: vec![] },
-        Case { name: "1 check, 1 file".into(), args: vec!["run".into(), path(&one_check)], times: vec![], peak_rss_kib: vec![] },
-        Case { name: "1,000 checks, 100 files".into(), args: vec!["run".into(), path(&thousand)], times: vec![], peak_rss_kib: vec![] },
-        Case { name: "10,000 checks, 100 files".into(), args: vec!["run".into(), path(&ten_thousand)], times: vec![], peak_rss_kib: vec![] },
-        Case { name: "1,000 checks, 100 files, --format json".into(), args: vec!["run".into(), path(&thousand), "--format".into(), "json".into()], times: vec![], peak_rss_kib: vec![] },
+        Case {
+            name: "empty directory (exits 2: no scripts)".into(),
+            args: vec!["run".into(), path(&empty)],
+            times: vec![],
+            peak_rss_kib: vec![],
+        },
+        Case {
+            name: "1 check, 1 file".into(),
+            args: vec!["run".into(), path(&one_check)],
+            times: vec![],
+            peak_rss_kib: vec![],
+        },
+        Case {
+            name: "1,000 checks, 100 files".into(),
+            args: vec!["run".into(), path(&thousand)],
+            times: vec![],
+            peak_rss_kib: vec![],
+        },
+        Case {
+            name: "10,000 checks, 100 files".into(),
+            args: vec!["run".into(), path(&ten_thousand)],
+            times: vec![],
+            peak_rss_kib: vec![],
+        },
+        Case {
+            name: "1,000 checks, 100 files, --format json".into(),
+            args: vec![
+                "run".into(),
+                path(&thousand),
+                "--format".into(),
+                "json".into(),
+            ],
+            times: vec![],
+            peak_rss_kib: vec![],
+        },
     ];
     // One warm-up round (page cache, binary load), then interleaved measured rounds.
     for case in &cases {
@@ -85,7 +118,9 @@ fn main() {
         }
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("hostscript run, process start to exit: median of {rounds} interleaved rounds on {cpus} CPUs\n");
+    println!(
+        "hostscript run, process start to exit: median of {rounds} interleaved rounds on {cpus} CPUs\n"
+    );
     println!("| case | median wall time | min | max | peak RSS (median) |");
     println!("|---|---|---|---|---|");
     for case in &cases {
@@ -108,7 +143,19 @@ fn main() {
     let r10k = median(&cases[3].peak_rss_kib) as f64;
     let r1 = median(&cases[1].peak_rss_kib) as f64;
     println!();
-    println!("- 10,000 vs 1,000 checks, wall time: {:.2}x; beyond the 1-check start-up: {:.2}x", t10k / t1k, (t10k - base) / (t1k - base));
-    println!("- 10,000 vs 1,000 checks, peak RSS: {:.2}x; beyond the 1-check baseline: {:.2}x", r10k / r1k, (r10k - r1) / (r1k - r1));
-    println!("- per check at 10,000: {:.1} µs, {:.2} KiB", (t10k - base) / 10_000.0 * 1e6, (r10k - r1) / 10_000.0);
+    println!(
+        "- 10,000 vs 1,000 checks, wall time: {:.2}x; beyond the 1-check start-up: {:.2}x",
+        t10k / t1k,
+        (t10k - base) / (t1k - base)
+    );
+    println!(
+        "- 10,000 vs 1,000 checks, peak RSS: {:.2}x; beyond the 1-check baseline: {:.2}x",
+        r10k / r1k,
+        (r10k - r1) / (r1k - r1)
+    );
+    println!(
+        "- per check at 10,000: {:.1} µs, {:.2} KiB",
+        (t10k - base) / 10_000.0 * 1e6,
+        (r10k - r1) / 10_000.0
+    );
 }

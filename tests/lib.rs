@@ -5,4 +5,5 @@ mod cli;
 mod hostile;
 mod model;
 mod primitives;
+mod readme;
 mod support;
