@@ -3,6 +3,7 @@
 
 mod cli;
 mod hostile;
+mod link;
 mod model;
 mod primitives;
 mod readme;

@@ -5,7 +5,9 @@
 
 mod cmd;
 mod data;
+mod dm;
 mod fs;
+mod link;
 mod sys;
 mod vars;
 mod verdict;
@@ -32,6 +34,8 @@ pub fn register(engine: &mut Engine, ctx: Context) {
     engine.register_static_module("vars", vars::module(&ctx.vars).into());
     engine.register_static_module("cmd", cmd::module(ctx.runtime.clone()).into());
     engine.register_static_module("fs", fs::module().into());
+    engine.register_static_module("dm", dm::module(ctx.runtime.clone()).into());
+    engine.register_static_module("link", link::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("toml", data::toml_module().into());
     engine.register_static_module("json", data::json_module().into());

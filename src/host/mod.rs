@@ -4,5 +4,7 @@
 //! bindings cap by the remaining budget of the running check.
 
 pub mod cmd;
+pub mod dm;
 pub mod fs;
+pub mod link;
 pub mod sys;

@@ -1,0 +1,191 @@
+//! `dm::` — device-mapper state: `list()`, `exists(name)`, `targets()`, `status(name)` and
+//! `table(name)`, each also taking `#{ dmsetup: "/path/to/dmsetup", timeout: seconds }`.
+//! The dmsetup program defaults to `$HOSTSCRIPT_DMSETUP`, else `dmsetup` on PATH.
+
+use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
+
+use crate::bindings::{Options, error_at, map, opt};
+use crate::budget;
+use crate::host::dm::{Dmsetup, Parsed, PoolHealth, Segment};
+
+type Runtime = tokio::runtime::Handle;
+
+pub fn module(runtime: Runtime) -> Module {
+    let mut m = Module::new();
+    register(&mut m, &runtime, "list", |rt, dm, _| {
+        let devices = rt.block_on(dm.list()).map_err(|e| e.to_string())?;
+        Ok(devices
+            .into_iter()
+            .map(|d| {
+                Dynamic::from_map(map([
+                    ("name", d.name.into()),
+                    ("major", int(d.major)),
+                    ("minor", int(d.minor)),
+                ]))
+            })
+            .collect::<Array>()
+            .into())
+    });
+    register(&mut m, &runtime, "targets", |rt, dm, _| {
+        let targets = rt.block_on(dm.targets()).map_err(|e| e.to_string())?;
+        Ok(targets
+            .into_iter()
+            .map(|t| {
+                Dynamic::from_map(map([
+                    ("name", t.name.into()),
+                    ("version", t.version.into()),
+                ]))
+            })
+            .collect::<Array>()
+            .into())
+    });
+    register_named(&mut m, &runtime, "exists", |rt, dm, name| {
+        let devices = rt.block_on(dm.list()).map_err(|e| e.to_string())?;
+        Ok(devices.iter().any(|d| d.name == name).into())
+    });
+    register_named(&mut m, &runtime, "status", |rt, dm, name| {
+        let segments = rt.block_on(dm.status(name)).map_err(|e| e.to_string())?;
+        Ok(device_map(name, segments).into())
+    });
+    register_named(&mut m, &runtime, "table", |rt, dm, name| {
+        let segments = rt.block_on(dm.table(name)).map_err(|e| e.to_string())?;
+        Ok(device_map(name, segments).into())
+    });
+    m
+}
+
+type Call = fn(&Runtime, &Dmsetup, &str) -> Result<Dynamic, String>;
+
+/// Registers `name()` and `name(#{..})`.
+fn register(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {
+    let rt = runtime.clone();
+    m.set_native_fn(name, move |ctx: NativeCallContext| {
+        invoke(&ctx, &rt, call, Map::new(), "")
+    });
+    let rt = runtime.clone();
+    m.set_native_fn(name, move |ctx: NativeCallContext, options: Map| {
+        invoke(&ctx, &rt, call, options, "")
+    });
+}
+
+/// Registers `name(device)` and `name(device, #{..})`.
+fn register_named(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {
+    let rt = runtime.clone();
+    m.set_native_fn(name, move |ctx: NativeCallContext, device: &str| {
+        invoke(&ctx, &rt, call, Map::new(), device)
+    });
+    let rt = runtime.clone();
+    m.set_native_fn(
+        name,
+        move |ctx: NativeCallContext, device: &str, options: Map| {
+            invoke(&ctx, &rt, call, options, device)
+        },
+    );
+}
+
+fn invoke(
+    ctx: &NativeCallContext,
+    runtime: &Runtime,
+    call: Call,
+    options: Map,
+    device: &str,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let dm = dmsetup_from(options).map_err(|e| error_at(ctx, e))?;
+    call(runtime, &dm, device).map_err(|e| error_at(ctx, e))
+}
+
+fn dmsetup_from(options: Map) -> Result<Dmsetup, String> {
+    let mut opts = Options::new(options, "dm");
+    let program = opts
+        .string("dmsetup")?
+        .or_else(|| std::env::var("HOSTSCRIPT_DMSETUP").ok())
+        .unwrap_or_else(|| "dmsetup".to_string());
+    let timeout = budget::cap(opts.seconds("timeout")?)?;
+    opts.finish("dmsetup, timeout")?;
+    Ok(Dmsetup { program, timeout })
+}
+
+fn int(n: u64) -> Dynamic {
+    i64::try_from(n).unwrap_or(i64::MAX).into()
+}
+
+fn opt_int(n: Option<u64>) -> Dynamic {
+    n.map_or(Dynamic::UNIT, int)
+}
+
+/// The device's first segment at the top level (devices usually have one), all in `segments`.
+fn device_map(name: &str, segments: Vec<Segment>) -> Map {
+    let maps: Vec<Map> = segments.into_iter().map(segment_map).collect();
+    let mut top = maps.first().cloned().unwrap_or_default();
+    top.insert("name".into(), name.into());
+    top.insert(
+        "segments".into(),
+        maps.into_iter()
+            .map(Dynamic::from_map)
+            .collect::<Array>()
+            .into(),
+    );
+    top
+}
+
+fn segment_map(segment: Segment) -> Map {
+    let mut m = map([
+        ("start", int(segment.start)),
+        ("length", int(segment.length)),
+        ("target", segment.target.into()),
+        ("params", segment.params.into()),
+    ]);
+    let extra: Map = match segment.parsed {
+        Parsed::ThinPoolStatus(s) => {
+            let health = match s.health {
+                Some(PoolHealth::Ok) => "ok",
+                Some(PoolHealth::Fail) => "fail",
+                Some(PoolHealth::Error) => "error",
+                None => "unknown",
+            };
+            map([
+                ("health", health.into()),
+                ("transaction_id", opt_int(s.transaction_id)),
+                ("metadata_used", opt_int(s.metadata_used)),
+                ("metadata_total", opt_int(s.metadata_total)),
+                ("data_used", opt_int(s.data_used)),
+                ("data_total", opt_int(s.data_total)),
+                ("data_percent", opt(s.data_percent())),
+                ("metadata_percent", opt(s.metadata_percent())),
+                ("held_metadata_root", opt_int(s.held_metadata_root)),
+                ("mode", opt(s.mode)),
+                ("discard", opt(s.discard)),
+                ("no_space_policy", opt(s.no_space_policy)),
+                ("needs_check", opt(s.needs_check)),
+                ("metadata_low_watermark", opt_int(s.metadata_low_watermark)),
+            ])
+        }
+        Parsed::ThinPoolTable(t) => map([
+            ("metadata_dev", t.metadata_dev.into()),
+            ("data_dev", t.data_dev.into()),
+            ("block_size", int(t.block_size)),
+            ("low_water_mark", int(t.low_water_mark)),
+            (
+                "features",
+                t.features
+                    .into_iter()
+                    .map(Dynamic::from)
+                    .collect::<Array>()
+                    .into(),
+            ),
+        ]),
+        Parsed::ThinStatus(t) => map([
+            ("active", t.active.into()),
+            ("mapped_sectors", opt_int(t.mapped_sectors)),
+            ("highest_mapped_sector", opt_int(t.highest_mapped_sector)),
+        ]),
+        Parsed::ThinTable(t) => map([
+            ("pool_dev", t.pool_dev.into()),
+            ("dev_id", int(t.dev_id)),
+            ("origin_dev", opt(t.origin_dev)),
+        ]),
+        Parsed::Raw => Map::new(),
+    };
+    m.extend(extra);
+    m
+}
