@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 need_packages=()
 command -v ip >/dev/null 2>&1 || need_packages+=(iproute2)
+command -v dmsetup >/dev/null 2>&1 || need_packages+=(dmsetup)
+command -v systemctl >/dev/null 2>&1 || need_packages+=(systemd)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
 if ((${#need_packages[@]})); then
     echo "scripts/test.sh: installing ${need_packages[*]}" >&2

@@ -2,9 +2,12 @@
 //! temp dirs. Modules are grouped by feature; `support` holds the `Test` builder.
 
 mod cli;
+mod devmapper;
 mod hostile;
 mod link;
 mod model;
 mod primitives;
+mod procfs;
 mod readme;
 mod support;
+mod systemd;

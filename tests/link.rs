@@ -16,7 +16,7 @@ struct TestNetns {
 impl TestNetns {
     fn new(tag: &str) -> TestNetns {
         let name = format!("hs-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
         ip(&["netns", "add", &name]);
         TestNetns { name }
     }

@@ -103,3 +103,17 @@ impl Test {
 pub fn check(id: &str, body: &str) -> String {
     format!("check(#{{ id: \"{id}\", description: \"{id}\", run: || {{ {body} }} }});\n")
 }
+
+/// The folder of fake executables (`dmsetup`, `systemctl`), for the front of PATH.
+pub fn fake_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin")
+}
+
+/// PATH with the fakes first.
+pub fn path_with_fakes() -> String {
+    format!(
+        "{}:{}",
+        fake_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}

@@ -88,6 +88,27 @@ pub fn module() -> Module {
         },
     );
     m.set_native_fn(
+        "free",
+        |ctx: NativeCallContext, p: &str| -> Result<Map, Box<EvalAltResult>> {
+            let f = fs::free_space(Path::new(p)).map_err(|e| error_at(&ctx, e))?;
+            let used = f.bytes_total.saturating_sub(f.bytes_free);
+            let percent_used = if f.bytes_total == 0 {
+                0.0
+            } else {
+                used as f64 * 100.0 / f.bytes_total as f64
+            };
+            let int = |n: u64| Dynamic::from(i64::try_from(n).unwrap_or(i64::MAX));
+            Ok(map([
+                ("bytes_total", int(f.bytes_total)),
+                ("bytes_free", int(f.bytes_free)),
+                ("bytes_available", int(f.bytes_available)),
+                ("inodes_total", int(f.inodes_total)),
+                ("inodes_free", int(f.inodes_free)),
+                ("percent_used", percent_used.into()),
+            ]))
+        },
+    );
+    m.set_native_fn(
         "access",
         |ctx: NativeCallContext,
          p: &str,

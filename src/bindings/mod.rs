@@ -1,5 +1,6 @@
 //! Rhai bindings: each file exposes one area of `crate::host` as a static module (`cmd::`,
-//! `fs::`, `sys::`, `toml::`, `json::`) plus the global helpers scripts use everywhere (`pass`,
+//! `fs::`, `dm::`, `link::`, `net::`, `proc::`, `kmod::`, `systemd::`, `sys::`, `toml::`,
+//! `json::`) plus the global helpers scripts use everywhere (`pass`,
 //! `fail`, `warn`, `skip`) and `vars::`. Host types become plain maps; host errors become catchable runtime
 //! errors at the position of the call, with the thing at fault named in the message.
 
@@ -7,8 +8,12 @@ mod cmd;
 mod data;
 mod dm;
 mod fs;
+mod kmod;
 mod link;
+mod net;
+mod proc;
 mod sys;
+mod systemd;
 mod vars;
 mod verdict;
 
@@ -36,6 +41,10 @@ pub fn register(engine: &mut Engine, ctx: Context) {
     engine.register_static_module("fs", fs::module().into());
     engine.register_static_module("dm", dm::module(ctx.runtime.clone()).into());
     engine.register_static_module("link", link::module().into());
+    engine.register_static_module("net", net::module(ctx.runtime.clone()).into());
+    engine.register_static_module("proc", proc::module().into());
+    engine.register_static_module("kmod", kmod::module().into());
+    engine.register_static_module("systemd", systemd::module(ctx.runtime.clone()).into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("toml", data::toml_module().into());
     engine.register_static_module("json", data::json_module().into());

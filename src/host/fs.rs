@@ -163,6 +163,30 @@ pub fn read(path: &Path, max: usize) -> Result<String, FsError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// Space and inodes of the filesystem holding a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeSpace {
+    pub bytes_total: u64,
+    pub bytes_free: u64,
+    /// What an unprivileged user may still use (root may use `bytes_free`).
+    pub bytes_available: u64,
+    pub inodes_total: u64,
+    pub inodes_free: u64,
+}
+
+pub fn free_space(path: &Path) -> Result<FreeSpace, FsError> {
+    let st = nix::sys::statvfs::statvfs(path)
+        .map_err(|e| io_error(path, std::io::Error::from_raw_os_error(e as i32)))?;
+    let unit = st.fragment_size() as u64;
+    Ok(FreeSpace {
+        bytes_total: st.blocks() as u64 * unit,
+        bytes_free: st.blocks_free() as u64 * unit,
+        bytes_available: st.blocks_available() as u64 * unit,
+        inodes_total: st.files() as u64,
+        inodes_free: st.files_free() as u64,
+    })
+}
+
 /// The permissions a user has on a path, and the rule that decided them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
@@ -362,6 +386,18 @@ mod tests {
         assert_eq!(st.kind, Kind::CharDevice);
         assert_eq!(st.rdev, Some((1, 3)));
         assert_eq!(st.owner.as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn free_space_is_consistent() {
+        let f = free_space(Path::new("/")).expect("statvfs /");
+        assert!(
+            f.bytes_total > 0 && f.bytes_free <= f.bytes_total && f.bytes_available <= f.bytes_free
+        );
+        assert!(matches!(
+            free_space(Path::new("/nonexistent/hs")),
+            Err(FsError::NotFound { .. })
+        ));
     }
 
     #[test]

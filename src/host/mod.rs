@@ -6,5 +6,9 @@
 pub mod cmd;
 pub mod dm;
 pub mod fs;
+pub mod kmod;
 pub mod link;
+pub mod net;
+pub mod procfs;
 pub mod sys;
+pub mod systemd;

@@ -1,0 +1,70 @@
+//! `systemd::unit(name)` and `systemd::unit(name, #{ systemctl, timeout })`: a unit's state
+//! as a map. Throws "systemd is not running on this host" where systemctl cannot answer.
+//! The systemctl program defaults to `$HOSTSCRIPT_SYSTEMCTL`, else `systemctl` on PATH.
+
+use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
+
+use crate::bindings::{Options, error_at, map};
+use crate::budget;
+use crate::host::systemd;
+
+pub fn module(runtime: tokio::runtime::Handle) -> Module {
+    let mut m = Module::new();
+    let rt = runtime.clone();
+    m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str| {
+        unit(&ctx, &rt, name, Map::new())
+    });
+    m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str, o: Map| {
+        unit(&ctx, &runtime, name, o)
+    });
+    m
+}
+
+fn strings(items: Vec<String>) -> Dynamic {
+    items
+        .into_iter()
+        .map(Dynamic::from)
+        .collect::<Array>()
+        .into()
+}
+
+fn unit(
+    ctx: &NativeCallContext,
+    runtime: &tokio::runtime::Handle,
+    name: &str,
+    options: Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    let parse = || -> Result<(String, std::time::Duration), String> {
+        let mut opts = Options::new(options, "systemd::unit");
+        let program = opts
+            .string("systemctl")?
+            .or_else(|| std::env::var("HOSTSCRIPT_SYSTEMCTL").ok())
+            .unwrap_or_else(|| "systemctl".into());
+        let timeout = budget::cap(opts.seconds("timeout")?)?;
+        opts.finish("systemctl, timeout")?;
+        Ok((program, timeout))
+    };
+    let (program, timeout) = parse().map_err(|e| error_at(ctx, e))?;
+    let u = runtime
+        .block_on(systemd::unit(name, &program, timeout))
+        .map_err(|e| error_at(ctx, e))?;
+    let exec_start: Array = u
+        .exec_start
+        .into_iter()
+        .map(|c| Dynamic::from_map(map([("path", c.path.into()), ("argv", strings(c.argv))])))
+        .collect();
+    Ok(map([
+        ("name", u.name.into()),
+        ("exists", (u.load_state != "not-found").into()),
+        ("load_state", u.load_state.into()),
+        ("active_state", u.active_state.into()),
+        ("sub_state", u.sub_state.into()),
+        ("unit_file_state", u.unit_file_state.into()),
+        ("main_pid", i64::from(u.main_pid).into()),
+        ("exec_start", exec_start.into()),
+        ("fragment_path", u.fragment_path.into()),
+        ("drop_in_paths", strings(u.drop_in_paths)),
+        ("requires", strings(u.requires)),
+        ("after", strings(u.after)),
+    ]))
+}

@@ -1,0 +1,116 @@
+//! Connecting to a socket: TCP (`host:port`, `[v6]:port`) or unix (`unix:///path` or a plain
+//! path), with a timeout. Used to tell "something is listening and accepts" from "a file or a
+//! port number exists".
+
+use std::time::{Duration, Instant};
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp(String),
+    Unix(String),
+}
+
+impl Endpoint {
+    pub fn parse(target: &str) -> Result<Endpoint, String> {
+        if let Some(path) = target.strip_prefix("unix://") {
+            return Ok(Endpoint::Unix(path.to_string()));
+        }
+        if let Some(path) = target.strip_prefix("unix:") {
+            return Ok(Endpoint::Unix(path.to_string()));
+        }
+        if target.starts_with('/') {
+            return Ok(Endpoint::Unix(target.to_string()));
+        }
+        let (host, port) = target.rsplit_once(':').ok_or_else(|| {
+            format!("target `{target}` is not host:port, [v6]:port or unix:///path")
+        })?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(format!(
+                "target `{target}` is not host:port, [v6]:port or unix:///path"
+            ));
+        }
+        Ok(Endpoint::Tcp(target.to_string()))
+    }
+}
+
+/// The outcome of one connection attempt; failing to connect is a result, not an error.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Connected {
+    let started = Instant::now();
+    let attempt = async {
+        match endpoint {
+            Endpoint::Tcp(target) => tokio::net::TcpStream::connect(target.as_str())
+                .await
+                .map(drop),
+            Endpoint::Unix(path) => tokio::net::UnixStream::connect(path).await.map(drop),
+        }
+    };
+    let error = match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(describe(endpoint, &e)),
+        Err(_) => Some(format!(
+            "connecting to {} timed out after {}",
+            show(endpoint),
+            crate::budget::human_duration(timeout)
+        )),
+    };
+    Connected {
+        ok: error.is_none(),
+        error,
+        duration: started.elapsed(),
+    }
+}
+
+fn show(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Tcp(t) => t.clone(),
+        Endpoint::Unix(p) => format!("unix socket `{p}`"),
+    }
+}
+
+fn describe(endpoint: &Endpoint, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let what = show(endpoint);
+    match e.kind() {
+        ErrorKind::ConnectionRefused => {
+            format!("{what}: connection refused (nothing is listening)")
+        }
+        ErrorKind::NotFound => format!("{what}: no such socket"),
+        ErrorKind::PermissionDenied => format!("{what}: permission denied"),
+        _ => format!("{what}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_into_tcp_or_unix() {
+        assert_eq!(
+            Endpoint::parse("127.0.0.1:9090"),
+            Ok(Endpoint::Tcp("127.0.0.1:9090".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("[::1]:9090"),
+            Ok(Endpoint::Tcp("[::1]:9090".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("unix:///run/x.sock"),
+            Ok(Endpoint::Unix("/run/x.sock".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/run/x.sock"),
+            Ok(Endpoint::Unix("/run/x.sock".into()))
+        );
+        assert!(Endpoint::parse("nohost").is_err());
+        assert!(Endpoint::parse("host:99999").is_err());
+    }
+}
