@@ -15,7 +15,7 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m.set_native_fn(
         "listeners",
         |ctx: NativeCallContext| -> Result<Array, Box<EvalAltResult>> {
-            let all = procfs::listeners().map_err(|e| error_at(&ctx, e))?;
+            let all = procfs::listeners(true).map_err(|e| error_at(&ctx, e))?;
             Ok(all
                 .into_iter()
                 .map(|l| Dynamic::from_map(listener_map(l)))
@@ -26,7 +26,7 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
         "listening",
         |ctx: NativeCallContext, port: i64| -> Result<bool, Box<EvalAltResult>> {
             let port = port_from(port).map_err(|e| error_at(&ctx, e))?;
-            let all = procfs::listeners().map_err(|e| error_at(&ctx, e))?;
+            let all = procfs::listeners(false).map_err(|e| error_at(&ctx, e))?;
             Ok(all.iter().any(|l| l.is_tcp() && l.port == port))
         },
     );
@@ -38,7 +38,7 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
                 .trim_matches(['[', ']'])
                 .parse()
                 .map_err(|_| error_at(&ctx, format!("`{address}` is not an IP address")))?;
-            let all = procfs::listeners().map_err(|e| error_at(&ctx, e))?;
+            let all = procfs::listeners(false).map_err(|e| error_at(&ctx, e))?;
             Ok(all.iter().any(|l| l.is_tcp() && l.serves(address, port)))
         },
     );

@@ -53,8 +53,15 @@ pub fn canonical(address: IpAddr) -> IpAddr {
 }
 
 /// Every TCP socket in LISTEN and every unconnected UDP socket, in this process's netns.
-pub fn listeners() -> Result<Vec<Listener>, String> {
-    let owners = socket_owners();
+/// Finding each socket's process means reading every process's fd table, which costs far
+/// more than the socket tables themselves, so callers that only ask "is anyone listening"
+/// pass `with_owners = false`.
+pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
+    let owners = if with_owners {
+        socket_owners()
+    } else {
+        HashMap::new()
+    };
     let mut out = Vec::new();
     let owner = |inode: u64| {
         owners
