@@ -3,6 +3,8 @@
 
 mod cli;
 mod devmapper;
+mod grpc;
+mod grpc_server;
 mod hostile;
 mod link;
 mod model;

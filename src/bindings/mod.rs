@@ -1,5 +1,5 @@
 //! Rhai bindings: each file exposes one area of `crate::host` as a static module (`cmd::`,
-//! `fs::`, `dm::`, `link::`, `net::`, `proc::`, `kmod::`, `systemd::`, `sys::`, `toml::`,
+//! `fs::`, `dm::`, `grpc::`, `link::`, `net::`, `proc::`, `kmod::`, `systemd::`, `sys::`, `toml::`,
 //! `json::`) plus the global helpers scripts use everywhere (`pass`,
 //! `fail`, `warn`, `skip`) and `vars::`. Host types become plain maps; host errors become catchable runtime
 //! errors at the position of the call, with the thing at fault named in the message.
@@ -8,6 +8,7 @@ mod cmd;
 mod data;
 mod dm;
 mod fs;
+mod grpc;
 mod kmod;
 mod link;
 mod net;
@@ -40,6 +41,7 @@ pub fn register(engine: &mut Engine, ctx: Context) {
     engine.register_static_module("cmd", cmd::module(ctx.runtime.clone()).into());
     engine.register_static_module("fs", fs::module().into());
     engine.register_static_module("dm", dm::module(ctx.runtime.clone()).into());
+    engine.register_static_module("grpc", grpc::module(ctx.runtime.clone()).into());
     engine.register_static_module("link", link::module().into());
     engine.register_static_module("net", net::module(ctx.runtime.clone()).into());
     engine.register_static_module("proc", proc::module().into());

@@ -6,6 +6,7 @@
 pub mod cmd;
 pub mod dm;
 pub mod fs;
+pub mod grpc;
 pub mod kmod;
 pub mod link;
 pub mod net;
