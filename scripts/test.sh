@@ -9,6 +9,7 @@ need_packages=()
 command -v ip >/dev/null 2>&1 || need_packages+=(iproute2)
 command -v dmsetup >/dev/null 2>&1 || need_packages+=(dmsetup)
 command -v systemctl >/dev/null 2>&1 || need_packages+=(systemd)
+command -v containerd >/dev/null 2>&1 || need_packages+=(containerd)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
 if ((${#need_packages[@]})); then
     echo "scripts/test.sh: installing ${need_packages[*]}" >&2

@@ -28,6 +28,10 @@ pub fn run(cli: cli::Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
+        // A reader that went away (`hostscript run checks/ | head`) is not worth a message.
+        Err(error::Error::Output(io)) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+            error::exit_code::USAGE
+        }
         Err(err) => {
             eprintln!("hostscript: error: {err}");
             err.exit_code()

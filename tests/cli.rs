@@ -263,3 +263,24 @@ fn shipped_checks_lint_clean_and_each_file_says_what_it_is_for() {
         }
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_gets_no_error_message() {
+    // `hostscript run checks/ | head -1`: the pipe closes before the report is written.
+    let test = Test::new().file(
+        "c.rhai",
+        &(0..200)
+            .map(|i| check(&format!("c.{i}"), "pass(\"ok\")"))
+            .collect::<String>(),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .args(["run", "."])
+        .current_dir(test.root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

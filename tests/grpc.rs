@@ -140,6 +140,21 @@ fn v1alpha_reflection_is_used_when_v1_is_missing() {
 }
 
 #[test]
+fn a_server_with_both_reflection_versions_lists_both_like_flintlockd() {
+    let server = start_flintlock(FlintlockOptions {
+        reflection: Reflection::Both,
+        ..Default::default()
+    });
+    let record = run(
+        &server.target,
+        r#"let services = grpc::list(vars::target);
+           let r = grpc::invoke(vars::target, "microvm.services.api.v1alpha1.MicroVM/ListMicroVMs", #{});
+           pass(`${services.contains("grpc.reflection.v1.ServerReflection")} ${services.contains("microvm.services.api.v1alpha1.MicroVM")} ${r.microvm.len()}`)"#,
+    );
+    assert_eq!(message(&record), "true true 2");
+}
+
+#[test]
 fn unix_sockets_and_basic_auth_metadata() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_flintlock(FlintlockOptions {

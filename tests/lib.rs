@@ -2,6 +2,8 @@
 //! temp dirs. Modules are grouped by feature; `support` holds the `Test` builder.
 
 mod cli;
+mod containerd;
+mod containerd_support;
 mod devmapper;
 mod grpc;
 mod grpc_server;
