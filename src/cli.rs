@@ -85,6 +85,11 @@ pub struct RunArgs {
         help_heading = "Limits"
     )]
     pub timeout: f64,
+
+    /// Look at HOST[:PORT]: a host other than localhost/127.0.0.1/::1 runs only the
+    /// remote-capable checks (the rest skip as local-only); sets the flintlock_endpoint var
+    #[arg(long, value_name = "HOST[:PORT]", env = "HOSTSCRIPT_TARGET")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod report;
 pub mod runner;
 pub mod script;
 pub mod selection;
+pub mod target;
 pub mod vars;
 
 /// Runs one command line and returns the process exit code.

@@ -24,6 +24,8 @@ pub struct RunnerOptions {
     pub default_timeout: Duration,
     /// How long past its budget a check may take before the runner stops waiting for it.
     pub grace: Duration,
+    /// Remote mode: the host looked at. Checks not declared `remote` are skipped.
+    pub remote_host: Option<String>,
 }
 
 /// The state of a finished check as its dependents see it.
@@ -58,7 +60,13 @@ pub fn execute(
                     .map(|d| (checks[d].id.clone(), receivers[d].clone()))
                     .collect()
             });
+            let local_only = options
+                .remote_host
+                .as_ref()
+                .filter(|_| !check.remote)
+                .map(|host| format!("local-only check (remote mode, target {host})"));
             let task = CheckTask {
+                local_only,
                 engine: engine.clone(),
                 check: check.clone(),
                 timeout: check.timeout.unwrap_or(options.default_timeout),
@@ -84,6 +92,8 @@ pub fn execute(
 }
 
 struct CheckTask {
+    /// Why this check does not run at all in this (remote) run.
+    local_only: Option<String>,
     engine: Arc<Engine>,
     check: CheckDef,
     timeout: Duration,
@@ -93,6 +103,9 @@ struct CheckTask {
 
 impl CheckTask {
     async fn run(self, deps: Result<Vec<Dependency>, String>) -> CheckResult {
+        if let Some(reason) = &self.local_only {
+            return self.finish(CheckResult::new(Status::Skip, reason.clone()));
+        }
         let deps = match deps {
             Ok(deps) => deps,
             Err(message) => return self.finish(CheckResult::new(Status::Error, message)),
@@ -289,6 +302,7 @@ mod tests {
             jobs: 2,
             default_timeout: Duration::from_secs(5),
             grace: Duration::from_secs(1),
+            remote_host: None,
         };
         let mut results = [None, None];
         execute(

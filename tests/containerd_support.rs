@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 pub struct Containerd {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
-    #[allow(dead_code)] // read by the Flintlock suite's end-to-end test
     pub config: PathBuf,
     child: Child,
 }
@@ -100,7 +99,6 @@ impl Containerd {
         );
     }
 
-    #[allow(dead_code)] // used by the Flintlock suite's end-to-end test
     pub fn remove_image(&self, namespace: &str, reference: &str) {
         self.ctr(namespace, &["images", "rm", reference]);
     }

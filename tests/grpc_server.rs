@@ -47,8 +47,13 @@ pub enum Reflection {
 
 pub enum Transport {
     Tcp,
+    /// A socket bound by the caller (for example inside a network namespace).
+    Bound(std::net::TcpListener),
     Unix(PathBuf),
-    Tls { cert_pem: String, key_pem: String },
+    Tls {
+        cert_pem: String,
+        key_pem: String,
+    },
 }
 
 pub struct FlintlockOptions {
@@ -268,10 +273,16 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
                 tokio::spawn(router.serve_with_incoming(incoming));
                 format!("unix://{}", path.display())
             }
-            Transport::Tcp | Transport::Tls { .. } => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind tcp");
+            Transport::Tcp | Transport::Tls { .. } | Transport::Bound(_) => {
+                let listener = match transport {
+                    Transport::Bound(bound) => {
+                        bound.set_nonblocking(true).expect("nonblocking");
+                        tokio::net::TcpListener::from_std(bound).expect("adopt listener")
+                    }
+                    _ => tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("bind tcp"),
+                };
                 let addr = listener.local_addr().expect("addr");
                 let incoming =
                     tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |s| {

@@ -5,6 +5,7 @@ mod cli;
 mod containerd;
 mod containerd_support;
 mod devmapper;
+mod flintlock_host;
 mod grpc;
 mod grpc_server;
 mod hostile;

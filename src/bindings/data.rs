@@ -1,5 +1,5 @@
-//! `toml::parse(text)` and `json::parse(text)`: config text to Rhai maps and arrays. A parse
-//! error names the line and column inside the text.
+//! `toml::parse(text)`, `json::parse(text)` and `yaml::parse(text)`: config text to Rhai maps
+//! and arrays. A parse error names the line and column inside the text.
 
 use rhai::{Dynamic, EvalAltResult, Module, NativeCallContext};
 
@@ -43,6 +43,28 @@ pub fn json_module() -> Module {
                         e.column()
                     ),
                 )
+            })?;
+            Ok(json_to_dynamic(&value))
+        },
+    );
+    m
+}
+
+pub fn yaml_module() -> Module {
+    let mut m = Module::new();
+    m.set_native_fn(
+        "parse",
+        |ctx: NativeCallContext, text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            // Through serde_json's value model: YAML's extra types (tags, non-string keys)
+            // are not what config files like flintlockd's use.
+            let value: serde_json::Value = serde_yaml_ng::from_str(text).map_err(|e| {
+                let place = e
+                    .location()
+                    .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+                    .unwrap_or_default();
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                error_at(&ctx, format!("invalid YAML{place}: {message}"))
             })?;
             Ok(json_to_dynamic(&value))
         },

@@ -50,6 +50,7 @@ pub fn register(engine: &mut Engine, ctx: Context) {
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("toml", data::toml_module().into());
     engine.register_static_module("json", data::json_module().into());
+    engine.register_static_module("yaml", data::yaml_module().into());
     match ctx.capability {
         Capability::ReadOnly => {}
     }

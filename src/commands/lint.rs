@@ -16,6 +16,7 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         var_flags: &args.var,
         jobs: None,
         load_budget: Duration::from_secs(10),
+        target: None,
     })?;
     let mut problems: Vec<String> = session
         .loaded

@@ -32,6 +32,7 @@ pub fn execute(args: ListArgs) -> Result<u8> {
         var_flags: &args.selection.var,
         jobs: None,
         load_budget: Duration::from_secs(10),
+        target: None,
     })?;
     for failure in &session.loaded.failures {
         eprintln!("hostscript: {}", failure.diagnostic);

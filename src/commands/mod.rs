@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::script::engine::{self, Capability, EngineOptions};
 use crate::script::loader::{self, Discovered, Loaded};
+use crate::target::RunTarget;
 use crate::vars::Vars;
 
 /// Everything a command needs after start-up.
@@ -29,6 +30,8 @@ pub struct SessionOptions<'a> {
     pub var_flags: &'a [String],
     pub jobs: Option<usize>,
     pub load_budget: Duration,
+    /// `--target`: sets the `remote` and `flintlock_endpoint` vars.
+    pub target: Option<&'a RunTarget>,
 }
 
 impl Session {
@@ -39,7 +42,8 @@ impl Session {
                 paths: display_paths(options.paths),
             });
         }
-        let vars = load_vars(&discovered, options.vars_files, options.var_flags)?;
+        let mut vars = load_vars(&discovered, options.vars_files, options.var_flags)?;
+        crate::target::apply(&mut vars, options.target);
         let jobs = match options.jobs {
             Some(0) => {
                 return Err(Error::Flag {

@@ -11,17 +11,32 @@ use crate::outcome::CheckResult;
 use crate::report::{self, Item, Reporter, Sequencer, Summary};
 use crate::runner::{self, RunnerOptions};
 use crate::selection::Selector;
+use crate::target::RunTarget;
 
 pub fn execute(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let timeout = timeout_from_flag(args.timeout)?;
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
+    let target = args
+        .target
+        .as_deref()
+        .map(RunTarget::parse)
+        .transpose()
+        .map_err(|message| Error::Flag {
+            flag: "--target",
+            message,
+        })?;
+    let remote_host = target
+        .as_ref()
+        .filter(|t| !t.is_local())
+        .map(|t| t.host.clone());
     let session = Session::start(SessionOptions {
         paths: &args.selection.paths,
         vars_files: &args.selection.vars_files,
         var_flags: &args.selection.var,
         jobs: args.jobs,
         load_budget: timeout,
+        target: target.as_ref(),
     })?;
     let Session {
         runtime,
@@ -87,6 +102,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         jobs,
         default_timeout: timeout,
         grace: Duration::from_secs(1),
+        remote_host,
     };
     runner::execute(&runtime, engine, &checks, &options, |index, result| {
         deliver(offset + index, result, &mut reporter);

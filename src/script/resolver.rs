@@ -2,14 +2,18 @@
 //! a check at any depth imports shared modules the same way. Several roots can be loaded in one
 //! run (`hostscript run checks/ site/`); each script resolves against its own.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rhai::module_resolvers::FileModuleResolver;
-use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
 pub struct RootResolver {
     /// Deepest roots first, so nested roots win over their parents.
     roots: Vec<(PathBuf, FileModuleResolver)>,
+    /// Each module file is compiled and evaluated once per run, whoever imports it.
+    cache: Mutex<HashMap<PathBuf, Shared<Module>>>,
 }
 
 impl RootResolver {
@@ -20,7 +24,10 @@ impl RootResolver {
             .collect();
         roots.sort_by_key(|(root, _)| std::cmp::Reverse(root.components().count()));
         roots.dedup_by(|a, b| a.0 == b.0);
-        RootResolver { roots }
+        RootResolver {
+            roots,
+            cache: Mutex::default(),
+        }
     }
 
     fn resolver_for(&self, source: Option<&str>) -> Option<&FileModuleResolver> {
@@ -41,9 +48,39 @@ impl ModuleResolver for RootResolver {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        match self.resolver_for(source) {
-            Some(resolver) => resolver.resolve(engine, source, path, pos),
-            None => Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into()),
+        let Some(resolver) = self.resolver_for(source) else {
+            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        };
+        let file = resolver.get_file_path(path, source.map(Path::new));
+        if let Some(module) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&file)
+        {
+            return Ok(module.clone());
         }
+        if !file.is_file() {
+            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        }
+        let in_module = |err: Box<EvalAltResult>| {
+            Box::new(EvalAltResult::ErrorInModule(
+                file.to_string_lossy().into_owned(),
+                err,
+                pos,
+            ))
+        };
+        let mut ast = engine.compile_file(file.clone()).map_err(in_module)?;
+        // The full path as the source, so errors inside the module's functions name its file
+        // rather than the import string.
+        ast.set_source(file.to_string_lossy().into_owned());
+        let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
+        module.build_index();
+        let module: Shared<Module> = module.into();
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(file, module.clone());
+        Ok(module)
     }
 }

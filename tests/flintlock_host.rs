@@ -1,0 +1,508 @@
+//! End to end: the shipped `checks/` against a simulated Flintlock host. Inside a network
+//! namespace made for the test run a real containerd (images imported from offline OCI tars
+//! under the refs in the vars), a Flintlock gRPC server with reflection on the endpoint, and a
+//! veth pair whose end is the parent interface; fake `dmsetup` and `systemctl` print real-format
+//! output for a healthy pool and active units; the config files are real files. Then each
+//! component is broken in turn, and exactly the expected checks change.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::containerd_support::{self, Containerd};
+use crate::grpc_server::{self, FlintlockOptions, Reflection, Server, Transport};
+use crate::support::{Output, path_with_fakes};
+
+const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";
+const KERNEL_IMAGE: &str = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77";
+const POOL: &str = "flintlock-dev-thinpool";
+const UPLINK: &str = "hs-uplink";
+const UPLINK_ADDRESS: &str = "10.77.0.1";
+
+/// dmsetup's real output for a healthy devpool (FLINTLOCK_FACTS.md §5.1), and variants.
+const HEALTHY_STATUS: &str = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
+const FULL_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 1638400/1638400 - out_of_data_space discard_passdown queue_if_no_space - 1024\n";
+const NINETY_PERCENT_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 1474560/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
+const NOT_ROOT_DMSETUP: &str = "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\nIncompatible libdevmapper 1.02.185 (2022-05-18) and kernel driver (unknown version).\nCommand failed.\n";
+
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("hs-e2e-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        Netns { name }
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        ip(&full);
+    }
+
+    /// A TCP listener bound inside the namespace (a socket belongs to the namespace of the
+    /// thread that creates it).
+    fn bind(&self, address: &str) -> std::net::TcpListener {
+        let path = format!("/run/netns/{}", self.name);
+        let address = address.to_string();
+        std::thread::spawn(move || {
+            let netns = std::fs::File::open(&path).expect("open netns");
+            nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            std::net::TcpListener::bind(&address).expect("bind in netns")
+        })
+        .join()
+        .expect("bind thread")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The files of the simulated host: fake dmsetup and systemd state, configs and vars.
+struct Host {
+    netns: Netns,
+    containerd: Containerd,
+    flintlock: Option<Server>,
+    port: u16,
+    files: tempfile::TempDir,
+}
+
+impl Host {
+    fn start() -> Host {
+        assert!(
+            containerd_support::available(),
+            "containerd is not installed: run scripts/test.sh, which installs it"
+        );
+        let netns = Netns::new();
+        netns.ip(&["link", "set", "lo", "up"]);
+        netns.ip(&[
+            "link",
+            "add",
+            UPLINK,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "hs-switch",
+        ]);
+        netns.ip(&[
+            "addr",
+            "add",
+            &format!("{UPLINK_ADDRESS}/24"),
+            "dev",
+            UPLINK,
+        ]);
+        netns.ip(&["link", "set", "hs-switch", "up"]);
+        netns.ip(&["link", "set", UPLINK, "up"]);
+
+        let containerd = Containerd::start(POOL);
+        containerd.import("flintlock", ROOT_IMAGE);
+        containerd.import("flintlock", KERNEL_IMAGE);
+
+        let files = tempfile::Builder::new()
+            .prefix("hs-host")
+            .tempdir()
+            .expect("tempdir");
+        let mut host = Host {
+            netns,
+            containerd,
+            flintlock: None,
+            port: 0,
+            files,
+        };
+        host.serve_flintlock("0.0.0.0:0");
+        for dir in ["dm/status", "dm/table", "systemd", "etc"] {
+            std::fs::create_dir_all(host.path(dir)).expect("mkdir");
+        }
+        host.write("dm/ls", &format!("{POOL}\t(253:0)\n"));
+        host.write(
+            "dm/targets",
+            "thin-pool        v1.22.0\nthin             v1.22.0\nstriped          v1.6.0\nlinear           v1.4.0\nerror            v1.6.0\n",
+        );
+        host.write(&format!("dm/status/{POOL}"), HEALTHY_STATUS);
+        host.write(
+            &format!("dm/table/{POOL}"),
+            "0 209715200 thin-pool 7:1 7:0 128 32768 1 skip_block_zeroing\n",
+        );
+        host.write_unit("containerd-dev", "active", "running", 3131, &[]);
+        host.write_flintlockd_unit(true);
+        // The parent interface comes from flintlockd's config file, as viper reads it.
+        host.write(
+            "etc/flintlockd.yaml",
+            &format!("parent-iface: {UPLINK}\nverbosity: 2\n"),
+        );
+        host.write_vars();
+        host
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.files.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).expect("write host file");
+    }
+
+    /// (Re)starts the Flintlock server on `address` inside the namespace, keeping its port.
+    fn serve_flintlock(&mut self, address: &str) {
+        self.flintlock = None;
+        let address = match address.strip_suffix(":0") {
+            Some(host) if self.port != 0 => format!("{host}:{}", self.port),
+            _ => address.to_string(),
+        };
+        let listener = self.netns.bind(&address);
+        self.port = listener.local_addr().expect("local addr").port();
+        self.flintlock = Some(grpc_server::start_flintlock(FlintlockOptions {
+            reflection: Reflection::Both,
+            transport: Transport::Bound(listener),
+            microvms: 3,
+            basic_auth: None,
+        }));
+    }
+
+    /// `systemctl show` output of a unit, as systemd prints it.
+    fn write_unit(&self, name: &str, active: &str, sub: &str, pid: u32, exec_start: &[&str]) {
+        let exec = if exec_start.is_empty() {
+            format!(
+                "{{ path=/usr/bin/containerd ; argv[]=/usr/bin/containerd --config {} ; ignore_errors=no ; start_time=[Wed 2026-11-25 09:12:00 UTC] ; stop_time=[n/a] ; pid={pid} ; code=(null) ; status=0/0 }}",
+                self.containerd.config.display()
+            )
+        } else {
+            format!(
+                "{{ path={} ; argv[]={} ; ignore_errors=no ; start_time=[Wed 2026-11-25 09:12:01 UTC] ; stop_time=[n/a] ; pid={pid} ; code=(null) ; status=0/0 }}",
+                exec_start[0],
+                exec_start.join(" ")
+            )
+        };
+        let drop_ins = if name == "flintlockd" {
+            "/etc/systemd/system/flintlockd.service.d/containerd-dev.conf"
+        } else {
+            ""
+        };
+        let text = format!(
+            "Id={name}.service\nMainPID={pid}\nExecStart={exec}\nRequires=system.slice sysinit.target\nAfter=network.target\nLoadState=loaded\nActiveState={active}\nSubState={sub}\nFragmentPath=/etc/systemd/system/{name}.service\nDropInPaths={drop_ins}\nUnitFileState=enabled\n"
+        );
+        self.write(&format!("systemd/{name}.service"), &text);
+    }
+
+    fn write_flintlockd_unit(&self, with_socket: bool) {
+        let socket = self.containerd.socket.display().to_string();
+        let endpoint = format!("0.0.0.0:{}", self.port);
+        let mut argv = vec!["/usr/local/bin/flintlockd", "run"];
+        if with_socket {
+            argv.extend(["--containerd-socket", &socket]);
+        }
+        argv.extend(["--grpc-endpoint", &endpoint, "--insecure"]);
+        self.write_unit("flintlockd", "active", "running", 4242, &argv);
+    }
+
+    fn write_vars(&self) {
+        let config = std::fs::read_to_string(&self.containerd.config).expect("containerd config");
+        self.write("etc/config-dev.toml", &config);
+        let vars = format!(
+            r#"network_mode = "macvtap"
+parent_iface = "{UPLINK}"
+flintlock_provider = "cloudhypervisor"
+flintlock_endpoint = "127.0.0.1:{port}"
+flintlock_config = "{yaml}"
+containerd_socket = "{socket}"
+containerd_config = "{config}"
+"#,
+            port = self.port,
+            yaml = self.path("etc/flintlockd.yaml").display(),
+            socket = self.containerd.socket.display(),
+            config = self.path("etc/config-dev.toml").display(),
+        );
+        self.write("vars.toml", &vars);
+    }
+
+    /// `hostscript run checks/` inside the namespace, with the fakes first on PATH.
+    fn run(&self, extra: &[&str]) -> Output {
+        let checks = Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns.name])
+            .arg(env!("CARGO_BIN_EXE_hostscript"))
+            .arg("run")
+            .arg(&checks)
+            .arg("--vars")
+            .arg(self.path("vars.toml"))
+            .args(["--format", "json"])
+            .args(extra)
+            .env("PATH", path_with_fakes())
+            .env("FAKE_DM_DIR", self.path("dm"))
+            .env("FAKE_SYSTEMD_DIR", self.path("systemd"))
+            .env_remove("HOSTSCRIPT_DMSETUP")
+            .env_remove("HOSTSCRIPT_SYSTEMCTL")
+            .output()
+            .expect("run hostscript in the netns");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// Every check's status, by id.
+fn statuses(out: &Output) -> BTreeMap<String, String> {
+    out.json()["checks"]
+        .as_array()
+        .expect("checks array")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The checks whose status differs from `before`, as `id: status`.
+fn changes(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    after
+        .iter()
+        .filter(|(id, status)| before.get(*id) != Some(*status))
+        .map(|(id, status)| (id.clone(), status.clone()))
+        .collect()
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(id, s)| (id.to_string(), s.to_string()))
+        .collect()
+}
+
+fn assert_message(out: &Output, id: &str, needle: &str) {
+    let message = out.message(id);
+    assert!(
+        message.contains(needle),
+        "{id}: `{message}` does not mention `{needle}`"
+    );
+}
+
+#[test]
+fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
+    let mut host = Host::start();
+
+    // The healthy host: everything passes but what this kernel cannot do.
+    let healthy = host.run(&[]);
+    let baseline = statuses(&healthy);
+    let kernel_limited = ["kmod.macvlan", "kmod.macvtap"];
+    for (id, status) in &baseline {
+        let allowed: &[&str] = match id.as_str() {
+            "containerd.devmapper" => &["fail"],
+            "net.bridge" | "dev.tun" => &["skip"],
+            id if kernel_limited.contains(&id) => &["pass", "warn"],
+            _ => &["pass"],
+        };
+        assert!(
+            allowed.contains(&status.as_str()),
+            "{id} is {status}: {}\n{}",
+            healthy.message(id),
+            healthy.stderr
+        );
+    }
+    assert_eq!(baseline.len(), 26, "{baseline:?}");
+    for id in kernel_limited {
+        if baseline[id] == "warn" {
+            assert_message(&healthy, id, "cannot determine");
+        }
+    }
+    assert_message(&healthy, "net.bridge", "macvtap mode");
+    assert_message(&healthy, "flintlock.list_microvms", "3 microVMs");
+    assert_message(&healthy, "flintlockd.config", UPLINK);
+    let data_percent = healthy.check("thinpool.usage")["details"]["data_percent"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    assert!((data_percent - 0.625).abs() < 0.01, "{data_percent}");
+    // containerd's own words for why devmapper did not load, as `ctr plugins ls` shows them.
+    let ctr = host
+        .containerd
+        .ctr("default", &["plugins", "ls", "-d", "id==devmapper"]);
+    let init_error = healthy.check("containerd.devmapper")["details"]["init_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !init_error.is_empty() && ctr.contains(&init_error),
+        "{init_error} vs ctr:\n{ctr}"
+    );
+    assert_message(&healthy, "containerd.devmapper", &init_error);
+    assert_eq!(healthy.code, 1, "containerd.devmapper is required");
+
+    // An image removed: only its own check fails.
+    host.containerd.remove_image("flintlock", KERNEL_IMAGE);
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("containerd.images.1", "fail")])
+    );
+    assert_message(&out, "containerd.images.1", "is not in namespace flintlock");
+    assert_eq!(out.code, 1);
+    host.containerd.import("flintlock", KERNEL_IMAGE);
+
+    // A wrong pool_name in containerd's config.
+    let config = host.path("etc/config-dev.toml");
+    let good = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, good.replace(POOL, "other-pool")).expect("write");
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("containerd.config", "fail")])
+    );
+    assert_message(
+        &out,
+        "containerd.config",
+        &format!("pool_name is 'other-pool', not '{POOL}'"),
+    );
+    std::fs::write(&config, &good).expect("restore");
+
+    // The pool out of data space.
+    host.write(&format!("dm/status/{POOL}"), FULL_STATUS);
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("thinpool.health", "fail"), ("thinpool.usage", "fail")])
+    );
+    assert_message(&out, "thinpool.health", "out of data space");
+    assert_message(&out, "thinpool.usage", "data 100% used");
+
+    // Data usage at 90 %: a warning, and warnings alone exit 0.
+    host.write(&format!("dm/status/{POOL}"), NINETY_PERCENT_STATUS);
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("thinpool.usage", "warn")])
+    );
+    assert_message(&out, "thinpool.usage", "data 90% used");
+    assert_eq!(out.check("thinpool.usage")["details"]["data_percent"], 90.0);
+    assert_eq!(host.run(&["--only", "thinpool.*"]).code, 0);
+    host.write(&format!("dm/status/{POOL}"), HEALTHY_STATUS);
+
+    // Not root: dmsetup's permission error is an error that says so, not a missing pool.
+    host.write("dm/fail", NOT_ROOT_DMSETUP);
+    let out = host.run(&["--only", "thinpool.*"]);
+    assert_eq!(out.status("thinpool.present"), "error");
+    assert_message(&out, "thinpool.present", "needs root");
+    assert_eq!(out.status("thinpool.health"), "skip");
+    std::fs::remove_file(host.path("dm/fail")).expect("remove");
+
+    // The parent link down.
+    host.netns.ip(&["link", "set", UPLINK, "down"]);
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("net.parent_iface", "fail")])
+    );
+    assert_message(&out, "net.parent_iface", "administratively down");
+    host.netns.ip(&["link", "set", UPLINK, "up"]);
+
+    // A drop-in without --containerd-socket.
+    host.write_flintlockd_unit(false);
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("flintlockd.config", "fail")])
+    );
+    assert_message(
+        &out,
+        "flintlockd.config",
+        "no --containerd-socket: flintlockd uses the default /run/containerd/containerd.sock",
+    );
+    host.write_flintlockd_unit(true);
+
+    // flintlockd bound to loopback only: a warning while remote access is expected.
+    host.serve_flintlock("127.0.0.1:0");
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[("flintlock.listen", "warn")])
+    );
+    assert_message(&out, "flintlock.listen", "loopback only");
+    assert_eq!(host.run(&["--only", "flintlock*"]).code, 0);
+
+    // The endpoint down.
+    host.flintlock = None;
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[
+            ("flintlock.listen", "fail"),
+            ("flintlock.port", "fail"),
+            ("flintlock.api", "skip"),
+            ("flintlock.list_microvms", "skip"),
+        ])
+    );
+    assert_message(&out, "flintlock.port", "connection refused");
+    assert_message(
+        &out,
+        "flintlock.api",
+        "needs `flintlock.port`, which failed",
+    );
+    host.serve_flintlock("0.0.0.0:0");
+
+    // Remote mode against the endpoint's address on the uplink.
+    let target = format!("{UPLINK_ADDRESS}:{}", host.port);
+    let out = host.run(&["--target", &target]);
+    let remote = statuses(&out);
+    for (id, status) in &remote {
+        let expected = match id.as_str() {
+            "flintlock.port" | "flintlock.api" | "flintlock.list_microvms" => "pass",
+            _ => "skip",
+        };
+        assert_eq!(status, expected, "{id}: {}", out.message(id));
+        if expected == "skip" {
+            assert_message(&out, id, "local-only check");
+        }
+    }
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // localhost is local: every check runs.
+    let local = host.run(&["--target", &format!("localhost:{}", host.port)]);
+    assert_eq!(statuses(&local), baseline);
+
+    // containerd stopped (systemd would show the unit inactive).
+    host.containerd.stop();
+    host.write_unit("containerd-dev", "inactive", "dead", 0, &[]);
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[
+            ("containerd.service", "fail"),
+            ("containerd.socket", "fail"),
+            ("containerd.health", "skip"),
+            ("containerd.devmapper", "skip"),
+            ("containerd.images.0", "skip"),
+            ("containerd.images.1", "skip"),
+        ])
+    );
+    assert_message(&out, "containerd.service", "containerd-dev is inactive");
+    assert_message(
+        &out,
+        "containerd.health",
+        "needs `containerd.socket`, which failed",
+    );
+    assert_eq!(out.code, 1);
+}
