@@ -1,5 +1,7 @@
 //! The core primitives through real scripts on real files, sockets, devices and processes.
 
+use std::os::unix::fs::PermissionsExt;
+
 use crate::support::{Test, check};
 
 /// Runs one check body and returns its JSON record.
@@ -205,6 +207,64 @@ fn toml_and_json_parse_to_maps_with_located_errors() {
             .as_str()
             .unwrap_or_default()
             .contains("invalid JSON at line 2, column 8"),
+        "{record}"
+    );
+}
+
+#[test]
+fn yaml_parses_flintlockd_config_with_located_errors() {
+    let m = message(
+        r#"let y = yaml::parse("parent-iface: eno4\ninsecure: true\nverbosity: 2\ntags: [a, b]\n");
+           pass(`${y["parent-iface"]} ${y.insecure} ${y.verbosity + 1} ${y.tags}`)"#,
+    );
+    assert_eq!(m, "eno4 true 3 [\"a\", \"b\"]");
+    let record = eval(r#"yaml::parse("a: 1\nb: [1\n"); pass("")"#);
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid YAML at line 3"),
+        "{record}"
+    );
+}
+
+#[test]
+fn a_path_that_cannot_be_looked_at_is_an_error_not_absent() {
+    // Only meaningful without root's override of directory permissions; the suite runs as
+    // root, so look as nobody through setpriv.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("closed")).expect("mkdir");
+    std::fs::write(dir.path().join("closed/f"), "x").expect("write");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        dir.path().join("closed"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    let script = dir.path().join("c.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            "check(#{{ id: \"p\", description: \"d\", run: || {{ let missing = fs::exists(\"{0}/nothing\"); let in_file = fs::exists(\"{0}/c.rhai/x\"); fs::exists(\"{0}/closed/f\"); pass(\"\") }} }});\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_hostscript"))
+        .args(["run", "--format", "json"])
+        .arg(&script)
+        .output()
+        .expect("setpriv");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let record = &doc["checks"][0];
+    assert_eq!(record["status"], "error", "{record}");
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("closed/f`: permission denied (needs root?)"),
         "{record}"
     );
 }

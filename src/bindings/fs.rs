@@ -8,31 +8,43 @@ use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 use crate::bindings::{Options, error_at, map, opt};
 use crate::host::fs::{self, FileStat, Identity, Kind, Wanted};
 
+/// Registers `fs::NAME(path) -> bool`. A path that cannot be looked at throws (permission
+/// denied) rather than answering false, so no check mistakes "may not look" for "absent".
+fn kind_test(
+    m: &mut Module,
+    name: &str,
+    no_follow: bool,
+    test: impl Fn(Option<Kind>) -> bool + Send + Sync + 'static,
+) {
+    m.set_native_fn(
+        name,
+        move |ctx: NativeCallContext, p: &str| -> Result<bool, Box<EvalAltResult>> {
+            let path = Path::new(p);
+            let kind = if no_follow {
+                fs::kind(path)
+            } else {
+                fs::target_kind(path)
+            };
+            kind.map(&test).map_err(|e| error_at(&ctx, e))
+        },
+    );
+}
+
 /// Bytes `fs::read` returns unless a script asks for more.
 const DEFAULT_READ_CAP: usize = 1024 * 1024;
 
 pub fn module() -> Module {
     let mut m = Module::new();
-    m.set_native_fn("exists", |p: &str| {
-        Ok(fs::target_kind(Path::new(p)).is_some())
+    kind_test(&mut m, "exists", false, |k| k.is_some());
+    kind_test(&mut m, "is_file", false, |k| k == Some(Kind::File));
+    kind_test(&mut m, "is_dir", false, |k| k == Some(Kind::Dir));
+    kind_test(&mut m, "is_symlink", true, |k| k == Some(Kind::Symlink));
+    kind_test(&mut m, "is_socket", false, |k| k == Some(Kind::Socket));
+    kind_test(&mut m, "is_char_device", false, |k| {
+        k == Some(Kind::CharDevice)
     });
-    m.set_native_fn("is_file", |p: &str| {
-        Ok(fs::target_kind(Path::new(p)) == Some(Kind::File))
-    });
-    m.set_native_fn("is_dir", |p: &str| {
-        Ok(fs::target_kind(Path::new(p)) == Some(Kind::Dir))
-    });
-    m.set_native_fn("is_symlink", |p: &str| {
-        Ok(fs::kind(Path::new(p)) == Some(Kind::Symlink))
-    });
-    m.set_native_fn("is_socket", |p: &str| {
-        Ok(fs::target_kind(Path::new(p)) == Some(Kind::Socket))
-    });
-    m.set_native_fn("is_char_device", |p: &str| {
-        Ok(fs::target_kind(Path::new(p)) == Some(Kind::CharDevice))
-    });
-    m.set_native_fn("is_block_device", |p: &str| {
-        Ok(fs::target_kind(Path::new(p)) == Some(Kind::BlockDevice))
+    kind_test(&mut m, "is_block_device", false, |k| {
+        k == Some(Kind::BlockDevice)
     });
     m.set_native_fn(
         "stat",

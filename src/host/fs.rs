@@ -13,7 +13,7 @@ use nix::unistd::{Gid, Group, Uid, User};
 pub enum FsError {
     #[error("`{}` does not exist", path.display())]
     NotFound { path: PathBuf },
-    #[error("`{}`: permission denied", path.display())]
+    #[error("`{}`: permission denied (needs root?)", path.display())]
     PermissionDenied { path: PathBuf },
     #[error("`{}` is larger than the {max} byte read cap (pass a larger `max_bytes`)", path.display())]
     TooLarge { path: PathBuf, max: usize },
@@ -98,18 +98,33 @@ pub struct FileStat {
     pub rdev: Option<(u64, u64)>,
 }
 
-/// The kind of `path` without following a final symlink, or `None` if nothing is there.
-pub fn kind(path: &Path) -> Option<Kind> {
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| Kind::of(m.file_type()))
+/// The kind of `path` without following a final symlink; `None` if nothing is there. A path
+/// that cannot be looked at (a directory on the way denies search) is an error, not "absent".
+pub fn kind(path: &Path) -> Result<Option<Kind>, FsError> {
+    existing(path, std::fs::symlink_metadata(path))
 }
 
-/// The kind of what `path` points to (following symlinks), or `None` if nothing is there.
-pub fn target_kind(path: &Path) -> Option<Kind> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| Kind::of(m.file_type()))
+/// The kind of what `path` points to (following symlinks); `None` if nothing is there (a
+/// dangling symlink included).
+pub fn target_kind(path: &Path) -> Result<Option<Kind>, FsError> {
+    existing(path, std::fs::metadata(path))
+}
+
+fn existing(
+    path: &Path,
+    meta: std::io::Result<std::fs::Metadata>,
+) -> Result<Option<Kind>, FsError> {
+    match meta {
+        Ok(m) => Ok(Some(Kind::of(m.file_type()))),
+        // ENOTDIR: a file where a directory was expected on the way; nothing can be there.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(nix::libc::ENOTDIR) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io_error(path, e)),
+    }
 }
 
 pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
