@@ -28,7 +28,10 @@ fn listeners_cover_v4_v6_v4_mapped_and_udp_with_their_owner() {
     let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
     let port = |l: &TcpListener| l.local_addr().expect("addr").port().to_string();
     let record = run_one(
-        r#"let mine = net::listeners().filter(|l| l.port == vars::v4 || l.port == vars::v6 || l.port == vars::mapped || l.port == vars::udp);
+        // Match table and port together: tests running in parallel bind other sockets whose
+        // port numbers may equal these in another table.
+        r#"let mine = net::listeners().filter(|l| (l.proto == "tcp" && l.port == vars::v4) || (l.proto == "tcp6" && l.address == "::1" && l.port == vars::v6)
+                                              || (l.proto == "tcp6" && l.ipv4 == "127.0.0.1" && l.port == vars::mapped) || (l.proto == "udp" && l.port == vars::udp));
            let rows = mine.map(|l| `${l.proto} ${l.address} ${l.ipv4} ${l.loopback} ${l.pid}`);
            rows.sort();
            pass(rows.reduce(|acc, r| acc + r + "; ", ""))"#,
