@@ -22,6 +22,87 @@ pub enum Command {
     List(ListArgs),
     /// Compile every script and report every error as file:line:col; exit 1 if any
     Lint(LintArgs),
+    /// Apply remediations (or show what they would change with --dry-run)
+    Remediate(RemediateArgs),
+}
+
+/// How remediations change the host (shared by `remediate` and `run --fix`).
+#[derive(Debug, Args, Clone)]
+pub struct ChangeArgs {
+    /// Show every change (diffs, commands) and change nothing; works without root
+    #[arg(long, help_heading = "Changes")]
+    pub dry_run: bool,
+
+    /// Remediation directory (repeatable)
+    #[arg(
+        long = "remediations",
+        value_name = "DIR",
+        default_value = "remediations",
+        env = "HOSTSCRIPT_REMEDIATIONS",
+        help_heading = "Changes"
+    )]
+    pub remediation_dirs: Vec<PathBuf>,
+
+    /// Put every file path the remediations touch under DIR (staging, tests)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/",
+        help_heading = "Changes"
+    )]
+    pub root: PathBuf,
+
+    /// Append applied changes to FILE [default: ROOT/var/log/hostscript/changes.log]
+    #[arg(long, value_name = "FILE", help_heading = "Changes")]
+    pub log: Option<PathBuf>,
+
+    /// Wall-clock budget of each remediation, in seconds
+    #[arg(
+        long = "remediation-timeout",
+        value_name = "SECONDS",
+        default_value_t = 600.0,
+        help_heading = "Changes"
+    )]
+    pub remediation_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RemediateArgs {
+    /// Remediation ids to apply, in any order (their `after` lists decide the order)
+    #[arg(value_name = "ID", required_unless_present = "list")]
+    pub ids: Vec<String>,
+
+    /// List the remediations: id, description, what each touches
+    #[arg(long)]
+    pub list: bool,
+
+    /// Checks directory whose vars.toml applies first, so checks and remediations share vars
+    #[arg(long = "checks", value_name = "DIR", default_value = "checks")]
+    pub checks_dir: PathBuf,
+
+    /// Read vars from FILE (TOML), over the vars.toml files
+    #[arg(
+        long = "vars",
+        value_name = "FILE",
+        env = "HOSTSCRIPT_VARS",
+        help_heading = "Vars"
+    )]
+    pub vars_files: Vec<PathBuf>,
+
+    /// Set one var, over every vars file (VALUE parses as TOML, else as a string)
+    #[arg(long = "var", value_name = "KEY=VALUE", help_heading = "Vars")]
+    pub var: Vec<String>,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
+    pub format: Format,
+
+    /// When to colour human output
+    #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
+    pub color: Color,
 }
 
 /// Where checks come from and which of them to use.
@@ -90,6 +171,13 @@ pub struct RunArgs {
     /// remote-capable checks (the rest skip as local-only); sets the flintlock_endpoint var
     #[arg(long, value_name = "HOST[:PORT]", env = "HOSTSCRIPT_TARGET")]
     pub target: Option<String>,
+
+    /// Apply the remediations the failed checks name (in dependency order), then check again
+    #[arg(long, help_heading = "Changes")]
+    pub fix: bool,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]

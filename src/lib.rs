@@ -13,6 +13,7 @@ pub mod commands;
 pub mod error;
 pub mod host;
 pub mod outcome;
+pub mod remediator;
 pub mod report;
 pub mod runner;
 pub mod script;
@@ -26,6 +27,7 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Run(args) => commands::run::execute(args),
         cli::Command::List(args) => commands::list::execute(args),
         cli::Command::Lint(args) => commands::lint::execute(args),
+        cli::Command::Remediate(args) => commands::remediate::execute(args),
     };
     match result {
         Ok(code) => code,

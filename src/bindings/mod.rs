@@ -1,12 +1,13 @@
 //! Rhai bindings: each file exposes one area of `crate::host` as a static module (`cmd::`,
 //! `fs::`, `dm::`, `grpc::`, `link::`, `net::`, `proc::`, `kmod::`, `systemd::`, `sys::`, `toml::`,
-//! `json::`) plus the global helpers scripts use everywhere (`pass`,
+//! `json::`, `yaml::`; `fix::` for remediations only) plus the global helpers scripts use everywhere (`pass`,
 //! `fail`, `warn`, `skip`) and `vars::`. Host types become plain maps; host errors become catchable runtime
 //! errors at the position of the call, with the thing at fault named in the message.
 
 mod cmd;
 mod data;
 mod dm;
+mod fix;
 mod fs;
 mod grpc;
 mod kmod;
@@ -51,8 +52,12 @@ pub fn register(engine: &mut Engine, ctx: Context) {
     engine.register_static_module("toml", data::toml_module().into());
     engine.register_static_module("json", data::json_module().into());
     engine.register_static_module("yaml", data::yaml_module().into());
-    match ctx.capability {
+    match &ctx.capability {
         Capability::ReadOnly => {}
+        Capability::Remediate(remediating) => {
+            let module = fix::module(remediating.clone(), ctx.vars.clone(), ctx.runtime.clone());
+            engine.register_static_module("fix", module.into());
+        }
     }
 }
 

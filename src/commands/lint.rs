@@ -17,6 +17,8 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         jobs: None,
         load_budget: Duration::from_secs(10),
         target: None,
+        base_vars_dirs: &[],
+        remediating: None,
     })?;
     let mut problems: Vec<String> = session
         .loaded

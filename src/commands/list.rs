@@ -33,6 +33,8 @@ pub fn execute(args: ListArgs) -> Result<u8> {
         jobs: None,
         load_budget: Duration::from_secs(10),
         target: None,
+        base_vars_dirs: &[],
+        remediating: None,
     })?;
     for failure in &session.loaded.failures {
         eprintln!("hostscript: {}", failure.diagnostic);

@@ -3,6 +3,7 @@
 
 pub mod lint;
 pub mod list;
+pub mod remediate;
 pub mod run;
 
 use std::path::PathBuf;
@@ -32,6 +33,16 @@ pub struct SessionOptions<'a> {
     pub load_budget: Duration,
     /// `--target`: sets the `remote` and `flintlock_endpoint` vars.
     pub target: Option<&'a RunTarget>,
+    /// Directories whose vars.toml apply before the scripts' own (the checks' vars for
+    /// remediations).
+    pub base_vars_dirs: &'a [PathBuf],
+    /// What the scripts may do; `None` means read-only (checks).
+    pub remediating: Option<RemediatingOptions>,
+}
+
+/// For sessions that load remediations.
+pub struct RemediatingOptions {
+    pub settings: crate::host::change::Settings,
 }
 
 impl Session {
@@ -42,7 +53,12 @@ impl Session {
                 paths: display_paths(options.paths),
             });
         }
-        let mut vars = load_vars(&discovered, options.vars_files, options.var_flags)?;
+        let mut vars = load_vars(
+            &discovered,
+            options.base_vars_dirs,
+            options.vars_files,
+            options.var_flags,
+        )?;
         crate::target::apply(&mut vars, options.target);
         let jobs = match options.jobs {
             Some(0) => {
@@ -60,8 +76,19 @@ impl Session {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
+        let capability = match options.remediating {
+            None => Capability::ReadOnly,
+            Some(r) => Capability::Remediate(Arc::new(engine::Remediating {
+                settings: r.settings,
+                template_dirs: discovered
+                    .roots()
+                    .iter()
+                    .map(|root| root.join("templates"))
+                    .collect(),
+            })),
+        };
         let engine = Arc::new(engine::build(EngineOptions {
-            capability: Capability::ReadOnly,
+            capability,
             roots: discovered.roots(),
             vars: Arc::new(vars),
             runtime: runtime.handle().clone(),
@@ -78,9 +105,14 @@ impl Session {
 }
 
 /// vars.toml of each checks directory, then `--vars` files, then `--var` flags.
-fn load_vars(discovered: &Discovered, files: &[PathBuf], flags: &[String]) -> Result<Vars> {
+fn load_vars(
+    discovered: &Discovered,
+    base_dirs: &[PathBuf],
+    files: &[PathBuf],
+    flags: &[String],
+) -> Result<Vars> {
     let mut vars = Vars::default();
-    for dir in &discovered.dirs {
+    for dir in base_dirs.iter().chain(&discovered.dirs) {
         let defaults = dir.join("vars.toml");
         if defaults.is_file() {
             vars.merge_file(&defaults)?;

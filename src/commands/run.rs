@@ -37,6 +37,8 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         jobs: args.jobs,
         load_budget: timeout,
         target: target.as_ref(),
+        base_vars_dirs: &[],
+        remediating: None,
     })?;
     let Session {
         runtime,

@@ -3,6 +3,7 @@
 //! front ends can call them directly. Every probe that can block takes a timeout, which the
 //! bindings cap by the remaining budget of the running check.
 
+pub mod change;
 pub mod cmd;
 pub mod dm;
 pub mod fs;

@@ -4,6 +4,7 @@
 
 pub mod human;
 pub mod json;
+pub mod remediation;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -1,4 +1,5 @@
-//! `check(#{ .. })`: the one function through which a script declares a check.
+//! `check(#{ .. })` and `remediation(#{ .. })`: the functions through which a script declares
+//! a check or a remediation.
 //!
 //! Declarations are collected in a thread-local while the loader evaluates a file's top level,
 //! which keeps the shared engine free of per-file state. Every key is validated here, so a typo
@@ -24,18 +25,57 @@ pub struct Declared {
     pub body: FnPtr,
 }
 
+/// A remediation as declared.
+pub struct DeclaredRemediation {
+    pub id: String,
+    pub description: String,
+    /// What it changes, for `remediate --list` (paths, units, devices).
+    pub touches: Vec<String>,
+    /// Remediations that must run first when several are applied together.
+    pub after: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub line: usize,
+    pub body: FnPtr,
+}
+
+/// Everything one file declared.
+#[derive(Default)]
+pub struct Declarations {
+    pub checks: Vec<Declared>,
+    pub remediations: Vec<DeclaredRemediation>,
+}
+
 thread_local! {
-    static COLLECTOR: RefCell<Option<Vec<Declared>>> = const { RefCell::new(None) };
+    static COLLECTOR: RefCell<Option<Declarations>> = const { RefCell::new(None) };
 }
 
 /// Runs `load` with a fresh collector and returns what it declared.
-pub fn collect<T>(load: impl FnOnce() -> T) -> (T, Vec<Declared>) {
-    COLLECTOR.with(|c| *c.borrow_mut() = Some(Vec::new()));
+pub fn collect<T>(load: impl FnOnce() -> T) -> (T, Declarations) {
+    COLLECTOR.with(|c| *c.borrow_mut() = Some(Declarations::default()));
     let value = load();
     let declared = COLLECTOR
         .with(|c| c.borrow_mut().take())
         .unwrap_or_default();
     (value, declared)
+}
+
+fn declare(
+    pos: Position,
+    what: &str,
+    add: impl FnOnce(&mut Declarations),
+) -> Result<(), Box<EvalAltResult>> {
+    COLLECTOR.with(|c| match c.borrow_mut().as_mut() {
+        Some(declarations) => {
+            add(declarations);
+            Ok(())
+        }
+        None => Err(runtime_error(
+            format!(
+                "`{what}()` declares a {what} and may only be called while a file loads, not inside a body"
+            ),
+            pos,
+        )),
+    })
 }
 
 const KEYS: &str = "id, description, run, required, tags, needs, remediation, remote, timeout";
@@ -46,20 +86,55 @@ pub fn register(engine: &mut Engine) {
         |ctx: NativeCallContext, spec: Map| -> Result<(), Box<EvalAltResult>> {
             let pos = ctx.call_position();
             let declared = parse(spec, pos).map_err(|msg| runtime_error(msg, pos))?;
-            COLLECTOR.with(|c| match c.borrow_mut().as_mut() {
-                Some(list) => {
-                    list.push(declared);
-                    Ok(())
-                }
-                None => Err(runtime_error(
-                    "`check()` declares a check and may only be called while a file loads, \
-                     not inside a check body"
-                        .to_string(),
-                    pos,
-                )),
-            })
+            declare(pos, "check", |d| d.checks.push(declared))
         },
     );
+    engine.register_fn(
+        "remediation",
+        |ctx: NativeCallContext, spec: Map| -> Result<(), Box<EvalAltResult>> {
+            let pos = ctx.call_position();
+            let declared = parse_remediation(spec, pos).map_err(|msg| runtime_error(msg, pos))?;
+            declare(pos, "remediation", |d| d.remediations.push(declared))
+        },
+    );
+}
+
+const REMEDIATION_KEYS: &str = "id, description, run, touches, after, timeout";
+
+fn parse_remediation(mut spec: Map, pos: Position) -> Result<DeclaredRemediation, String> {
+    let id = take_string(&mut spec, "id")?.ok_or("remediation needs an `id`")?;
+    validate_id(&id)?;
+    let ctx = |msg: String| format!("remediation `{id}`: {msg}");
+    let description = take_string(&mut spec, "description")
+        .map_err(ctx)?
+        .ok_or_else(|| format!("remediation `{id}` needs a `description`"))?;
+    let body = spec
+        .remove("run")
+        .ok_or_else(|| format!("remediation `{id}` needs `run`, a closure that makes the changes"))?
+        .try_cast::<FnPtr>()
+        .ok_or_else(|| format!("remediation `{id}`: `run` must be a closure (`|| {{ .. }}`)"))?;
+    let touches = take_strings(&mut spec, "touches").map_err(ctx)?;
+    let after = take_strings(&mut spec, "after").map_err(ctx)?;
+    let timeout = match spec.remove("timeout") {
+        None => None,
+        Some(v) => Some(seconds(&v).ok_or_else(|| {
+            format!("remediation `{id}`: `timeout` must be a positive number of seconds, not `{v}`")
+        })?),
+    };
+    if let Some(unknown) = spec.keys().next() {
+        return Err(format!(
+            "remediation `{id}`: unknown key `{unknown}` (known keys: {REMEDIATION_KEYS})"
+        ));
+    }
+    Ok(DeclaredRemediation {
+        id,
+        description,
+        touches,
+        after,
+        timeout,
+        line: pos.line().unwrap_or(0),
+        body: snapshot_captures(body),
+    })
 }
 
 fn runtime_error(message: String, pos: Position) -> Box<EvalAltResult> {
@@ -145,7 +220,7 @@ fn validate_id(id: &str) -> Result<(), String> {
         |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@');
     if id.is_empty() || id.starts_with('.') || id.ends_with('.') || !id.chars().all(valid_char) {
         return Err(format!(
-            "check id `{id}` must be dotted words of letters, digits, `_`, `-`, `:`, `/` or `@` (e.g. `kvm.access`)"
+            "id `{id}` must be dotted words of letters, digits, `_`, `-`, `:`, `/` or `@` (e.g. `kvm.access`)"
         ));
     }
     Ok(())

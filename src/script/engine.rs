@@ -13,10 +13,20 @@ use crate::script::resolver::RootResolver;
 use crate::vars::Vars;
 
 /// What the scripts of an engine may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Capability {
     /// Observe the host; never change it.
     ReadOnly,
+    /// Also change it, through `fix::` (remediations only).
+    Remediate(Arc<Remediating>),
+}
+
+/// How a remediation run changes the host.
+#[derive(Debug)]
+pub struct Remediating {
+    pub settings: crate::host::change::Settings,
+    /// `templates/` folders of the remediation roots, searched in order.
+    pub template_dirs: Vec<PathBuf>,
 }
 
 /// Limits applied to every script. Rhai's own defaults differ between debug and release

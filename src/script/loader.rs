@@ -16,9 +16,9 @@ use rhai::{AST, Engine, Module, Scope};
 
 use crate::budget;
 use crate::error::{Error, Result};
-use crate::script::define::{self, Declared};
+use crate::script::define::{self, Declarations};
 use crate::script::engine::limits;
-use crate::script::{CheckDef, Diagnostic, LoadFailure, LoadedScript};
+use crate::script::{CheckDef, Diagnostic, LoadFailure, LoadedScript, RemediationDef};
 
 /// A script file and the root it was found under (its `import` base and vars.toml location).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +157,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ScriptFile>, depth: usize) -> Res
 #[derive(Default)]
 pub struct Loaded {
     pub checks: Vec<CheckDef>,
+    pub remediations: Vec<RemediationDef>,
     pub failures: Vec<LoadFailure>,
 }
 
@@ -194,7 +195,19 @@ pub fn load(engine: &Engine, files: &[ScriptFile], budget: Duration, jobs: usize
         });
         match outcome {
             FileOutcome::Loaded(script, declared) => {
-                for d in declared {
+                for d in declared.remediations {
+                    loaded.remediations.push(RemediationDef {
+                        id: d.id,
+                        description: d.description,
+                        touches: d.touches,
+                        after: d.after,
+                        timeout: d.timeout,
+                        line: d.line,
+                        body: d.body,
+                        script: script.clone(),
+                    });
+                }
+                for d in declared.checks {
                     loaded.checks.push(CheckDef {
                         id: d.id,
                         description: d.description,
@@ -223,7 +236,7 @@ pub fn load(engine: &Engine, files: &[ScriptFile], budget: Duration, jobs: usize
 }
 
 enum FileOutcome {
-    Loaded(Arc<LoadedScript>, Vec<Declared>),
+    Loaded(Arc<LoadedScript>, Declarations),
     Failed(Diagnostic),
 }
 
@@ -268,27 +281,41 @@ fn load_file(engine: &Engine, file: &ScriptFile, total: Duration) -> FileOutcome
 }
 
 fn reject_duplicates(loaded: &mut Loaded) {
+    let checks = std::mem::take(&mut loaded.checks);
+    loaded.checks = unique(checks, "check", &mut loaded.failures, |c| {
+        (c.id.clone(), c.file().to_path_buf(), c.line)
+    });
+    let remediations = std::mem::take(&mut loaded.remediations);
+    loaded.remediations = unique(remediations, "remediation", &mut loaded.failures, |r| {
+        (r.id.clone(), r.file().to_path_buf(), r.line)
+    });
+}
+
+/// Keeps the first declaration of each id; later ones become load failures naming the first.
+fn unique<T>(
+    items: Vec<T>,
+    kind: &str,
+    failures: &mut Vec<LoadFailure>,
+    place: impl Fn(&T) -> (String, PathBuf, usize),
+) -> Vec<T> {
     let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    let mut kept = Vec::with_capacity(loaded.checks.len());
-    for check in loaded.checks.drain(..) {
-        let here = format!("{}:{}", check.file().display(), check.line);
-        if let Some(first) = seen.get(&check.id) {
-            loaded.failures.push(LoadFailure {
-                id: format!("{} (duplicate)", check.id),
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        let (id, file, line) = place(&item);
+        if let Some(first) = seen.get(&id) {
+            failures.push(LoadFailure {
+                id: format!("{id} (duplicate)"),
                 diagnostic: Diagnostic {
-                    file: check.file().to_path_buf(),
-                    line: Some(check.line),
+                    file,
+                    line: Some(line),
                     column: None,
-                    message: format!(
-                        "duplicate check id `{}` (first declared at {first})",
-                        check.id
-                    ),
+                    message: format!("duplicate {kind} id `{id}` (first declared at {first})"),
                 },
             });
         } else {
-            seen.insert(check.id.clone(), here);
-            kept.push(check);
+            seen.insert(id, format!("{}:{line}", file.display()));
+            kept.push(item);
         }
     }
-    loaded.checks = kept;
+    kept
 }

@@ -49,6 +49,25 @@ impl CheckDef {
     }
 }
 
+/// One remediation, as its script declared it.
+#[derive(Clone)]
+pub struct RemediationDef {
+    pub id: String,
+    pub description: String,
+    pub touches: Vec<String>,
+    pub after: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub line: usize,
+    pub body: FnPtr,
+    pub script: Arc<LoadedScript>,
+}
+
+impl RemediationDef {
+    pub fn file(&self) -> &std::path::Path {
+        &self.script.path
+    }
+}
+
 /// A script that could not be loaded; its checks are unknown, so it is reported on its own.
 #[derive(Debug, Clone)]
 pub struct LoadFailure {

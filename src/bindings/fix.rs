@@ -1,0 +1,544 @@
+//! `fix::` — the mutating primitives, registered for remediations only. Each one looks first,
+//! changes only what differs, and returns whether it changed something (or would have, in a
+//! dry run). Each records a step (ok, changed, would change, failed) with its diff or command
+//! in the remediation's journal; a failed step throws, so a remediation stops at its first
+//! failure and the report still shows what was done before it. File paths are host paths,
+//! placed under `--root`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
+
+use crate::bindings::{Options, error_at};
+use crate::budget;
+use crate::host::change::edit::{self, Format, Value};
+use crate::host::change::file::{self, Ownership};
+use crate::host::change::system::{self, Programs, UnitAction};
+use crate::host::change::{Step, StepState, journal};
+use crate::script::engine::Remediating;
+use crate::vars::Vars;
+
+type Runtime = tokio::runtime::Handle;
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// Shared by every `fix::` function of one engine.
+struct Fix {
+    remediating: Arc<Remediating>,
+    vars: Arc<Vars>,
+    runtime: Runtime,
+    programs: Programs,
+}
+
+impl Fix {
+    fn settings(&self) -> &crate::host::change::Settings {
+        &self.remediating.settings
+    }
+
+    /// Records `step`; a failed one becomes the script error that stops the remediation.
+    fn record(&self, ctx: &NativeCallContext, step: Step) -> Result<bool> {
+        let state = step.state;
+        let failure =
+            (state == StepState::Failed).then(|| format!("{}: {}", step.action, step.message));
+        journal::record(step);
+        match failure {
+            Some(message) => Err(error_at(ctx, message)),
+            None => Ok(state.changes()),
+        }
+    }
+
+    fn timeout(&self, ctx: &NativeCallContext) -> Result<Duration> {
+        budget::cap(None).map_err(|e| error_at(ctx, e))
+    }
+}
+
+pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) -> Module {
+    let fix = Arc::new(Fix {
+        remediating,
+        vars,
+        runtime,
+        programs: Programs::default(),
+    });
+    let mut m = Module::new();
+
+    let f = fix.clone();
+    m.set_native_fn("dry_run", move || Ok(f.settings().dry_run));
+    let f = fix.clone();
+    m.set_native_fn("root", move || Ok(f.settings().root.display().to_string()));
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "write_file",
+        move |ctx: NativeCallContext, path: &str, content: &str| {
+            let step = file::write(
+                f.settings(),
+                path,
+                content.as_bytes(),
+                &Ownership::default(),
+            );
+            f.record(&ctx, step)
+        },
+    );
+    let f = fix.clone();
+    m.set_native_fn(
+        "write_file",
+        move |ctx: NativeCallContext, path: &str, content: &str, options: Map| {
+            let want = ownership(options, "fix::write_file", "").map_err(|e| error_at(&ctx, e))?;
+            let step = file::write(f.settings(), path, content.as_bytes(), &want);
+            f.record(&ctx, step)
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn("render", move |ctx: NativeCallContext, name: &str| {
+        render(&f, name, Map::new()).map_err(|e| error_at(&ctx, e))
+    });
+    let f = fix.clone();
+    m.set_native_fn(
+        "render",
+        move |ctx: NativeCallContext, name: &str, extra: Map| {
+            render(&f, name, extra).map_err(|e| error_at(&ctx, e))
+        },
+    );
+    let f = fix.clone();
+    m.set_native_fn(
+        "template",
+        move |ctx: NativeCallContext, name: &str, path: &str| {
+            template(&ctx, &f, name, path, Map::new())
+        },
+    );
+    let f = fix.clone();
+    m.set_native_fn(
+        "template",
+        move |ctx: NativeCallContext, name: &str, path: &str, options: Map| {
+            template(&ctx, &f, name, path, options)
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn("ensure_dir", move |ctx: NativeCallContext, path: &str| {
+        f.record(&ctx, file::ensure_dir(f.settings(), path, None))
+    });
+    let f = fix.clone();
+    m.set_native_fn(
+        "ensure_dir",
+        move |ctx: NativeCallContext, path: &str, options: Map| {
+            let want = ownership(options, "fix::ensure_dir", "").map_err(|e| error_at(&ctx, e))?;
+            f.record(&ctx, file::ensure_dir(f.settings(), path, want.mode))
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "ensure_key",
+        move |ctx: NativeCallContext, path: &str, section: &str, key: &str, value: Dynamic| {
+            ensure_key(&ctx, &f, path, section, key, value, Map::new())
+        },
+    );
+    let f = fix.clone();
+    m.set_native_fn(
+        "ensure_key",
+        move |ctx: NativeCallContext,
+              path: &str,
+              section: &str,
+              key: &str,
+              value: Dynamic,
+              options: Map| { ensure_key(&ctx, &f, path, section, key, value, options) },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "sparse_file",
+        move |ctx: NativeCallContext, path: &str, size: Dynamic| {
+            let bytes = if let Ok(n) = size.as_int() {
+                u64::try_from(n).map_err(|_| format!("size {n} is negative"))
+            } else {
+                file::parse_size(&size.to_string())
+            }
+            .map_err(|e| error_at(&ctx, format!("fix::sparse_file: {e}")))?;
+            f.record(&ctx, file::sparse_file(f.settings(), path, bytes))
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "chmod",
+        move |ctx: NativeCallContext, path: &str, mode: &str| {
+            let mode =
+                file::parse_mode(mode).map_err(|e| error_at(&ctx, format!("fix::chmod: {e}")))?;
+            f.record(&ctx, file::chmod(f.settings(), path, mode))
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn("loop_device", move |ctx: NativeCallContext, path: &str| {
+        let timeout = f.timeout(&ctx)?;
+        let (step, device) = f
+            .runtime
+            .block_on(system::loop_device(f.settings(), path, timeout));
+        f.record(&ctx, step)?;
+        Ok(device)
+    });
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "dm_table",
+        move |ctx: NativeCallContext, name: &str, table: &str| {
+            let timeout = f.timeout(&ctx)?;
+            let step = f.runtime.block_on(system::dm_table(
+                f.settings(),
+                &f.programs,
+                name,
+                table,
+                timeout,
+            ));
+            f.record(&ctx, step)
+        },
+    );
+
+    for (name, action) in [
+        ("enable", UnitAction::Enable),
+        ("start", UnitAction::Start),
+        ("restart", UnitAction::Restart),
+    ] {
+        let f = fix.clone();
+        m.set_native_fn(name, move |ctx: NativeCallContext, unit: &str| {
+            let timeout = f.timeout(&ctx)?;
+            let step = f.runtime.block_on(system::systemctl(
+                f.settings(),
+                &f.programs,
+                action,
+                unit,
+                timeout,
+            ));
+            f.record(&ctx, step)
+        });
+    }
+    let f = fix.clone();
+    m.set_native_fn("daemon_reload", move |ctx: NativeCallContext| {
+        let timeout = f.timeout(&ctx)?;
+        let step = f.runtime.block_on(system::systemctl(
+            f.settings(),
+            &f.programs,
+            UnitAction::DaemonReload,
+            "",
+            timeout,
+        ));
+        f.record(&ctx, step)
+    });
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "apt_install",
+        move |ctx: NativeCallContext, packages: Array| {
+            let packages: Vec<String> = packages.into_iter().map(|p| p.to_string()).collect();
+            let timeout = f.timeout(&ctx)?;
+            let steps = f
+                .runtime
+                .block_on(system::apt_install(f.settings(), &packages, timeout));
+            let mut changed = false;
+            for step in steps {
+                changed |= f.record(&ctx, step)?;
+            }
+            Ok(changed)
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn("modprobe", move |ctx: NativeCallContext, module: &str| {
+        let timeout = f.timeout(&ctx)?;
+        let step = f
+            .runtime
+            .block_on(system::modprobe(f.settings(), module, timeout));
+        f.record(&ctx, step)
+    });
+    let f = fix.clone();
+    m.set_native_fn(
+        "persist_module",
+        move |ctx: NativeCallContext, module: &str| {
+            persist_module(&ctx, &f, module, "/etc/modules-load.d/hostscript.conf")
+        },
+    );
+    let f = fix.clone();
+    m.set_native_fn(
+        "persist_module",
+        move |ctx: NativeCallContext, module: &str, file: &str| {
+            persist_module(&ctx, &f, module, file)
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "add_to_group",
+        move |ctx: NativeCallContext, user: &str, group: &str| {
+            let timeout = f.timeout(&ctx)?;
+            let step = f
+                .runtime
+                .block_on(system::add_to_group(f.settings(), user, group, timeout));
+            f.record(&ctx, step)
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "image",
+        move |ctx: NativeCallContext, socket: &str, namespace: &str, reference: &str| {
+            image(&ctx, &f, socket, namespace, reference, Map::new())
+        },
+    );
+    let f = fix.clone();
+    m.set_native_fn(
+        "image",
+        move |ctx: NativeCallContext,
+              socket: &str,
+              namespace: &str,
+              reference: &str,
+              options: Map| { image(&ctx, &f, socket, namespace, reference, options) },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "wait_socket",
+        move |ctx: NativeCallContext, path: &str, seconds: Dynamic| {
+            let within = crate::script::define::seconds(&seconds).ok_or_else(|| {
+                error_at(
+                    &ctx,
+                    format!("fix::wait_socket: `{seconds}` is not a number of seconds"),
+                )
+            })?;
+            let within = budget::cap(Some(within)).map_err(|e| error_at(&ctx, e))?;
+            let step = f
+                .runtime
+                .block_on(system::wait_socket(f.settings(), path, within));
+            f.record(&ctx, step)
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn("command", move |ctx: NativeCallContext, argv: Array| {
+        let words: Vec<String> = argv.into_iter().map(|w| w.to_string()).collect();
+        if words.is_empty() {
+            return Err(error_at(&ctx, "fix::command: empty argv"));
+        }
+        let timeout = f.timeout(&ctx)?;
+        let action = format!("run {}", words[0]);
+        let step = f.runtime.block_on(system::change(
+            f.settings(),
+            action,
+            "run".into(),
+            words,
+            &[],
+            timeout,
+        ));
+        f.record(&ctx, step)
+    });
+    m
+}
+
+/// `mode`, `owner`, `group` of an options map (plus keys `extra` that the caller handles).
+fn ownership(
+    options: Map,
+    primitive: &'static str,
+    extra: &str,
+) -> std::result::Result<Ownership, String> {
+    let mut opts = Options::new(options, primitive);
+    let mode = opts
+        .string("mode")?
+        .map(|m| file::parse_mode(&m))
+        .transpose()
+        .map_err(|e| format!("{primitive}: {e}"))?;
+    let owner = opts.string("owner")?;
+    let group = opts.string("group")?;
+    let known = if extra.is_empty() {
+        "mode, owner, group".to_string()
+    } else {
+        format!("mode, owner, group, {extra}")
+    };
+    opts.finish(&known)?;
+    Ok(Ownership { mode, owner, group })
+}
+
+/// Renders `templates/NAME` with the run's vars, plus `extra` over them.
+fn render(fix: &Fix, name: &str, extra: Map) -> std::result::Result<String, String> {
+    if name.contains("..") || name.starts_with('/') {
+        return Err(format!(
+            "template name `{name}` must be a path inside templates/"
+        ));
+    }
+    let path = fix
+        .remediating
+        .template_dirs
+        .iter()
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            let dirs: Vec<String> = fix
+                .remediating
+                .template_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            format!("no template `{name}` in {}", dirs.join(", "))
+        })?;
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut env = minijinja::Environment::new();
+    // A var the template names but nobody set is an error, not an empty string in a config.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    env.set_syntax(syntax);
+    let display = path.display().to_string();
+    env.add_template(&display, &source)
+        .map_err(|e| template_error(&display, &e))?;
+    let mut context: std::collections::BTreeMap<String, minijinja::Value> = fix
+        .vars
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                minijinja::Value::from(minijinja::value::Serde(v)),
+            )
+        })
+        .collect();
+    for (k, v) in extra {
+        context.insert(
+            k.to_string(),
+            minijinja::Value::from(minijinja::value::Serde(&v)),
+        );
+    }
+    env.get_template(&display)
+        .and_then(|t| t.render(&context))
+        .map_err(|e| template_error(&display, &e))
+}
+
+fn template_error(file: &str, e: &minijinja::Error) -> String {
+    match e.line() {
+        Some(line) => format!(
+            "{file}:{line}: {}",
+            e.detail().unwrap_or(&e.kind().to_string())
+        ),
+        None => format!("{file}: {e}"),
+    }
+}
+
+fn template(
+    ctx: &NativeCallContext,
+    fix: &Fix,
+    name: &str,
+    path: &str,
+    options: Map,
+) -> Result<bool> {
+    let mut options = options;
+    let extra = match options.remove("vars") {
+        None => Map::new(),
+        Some(v) => v
+            .try_cast::<Map>()
+            .ok_or_else(|| error_at(ctx, "fix::template: `vars` must be a map"))?,
+    };
+    let want = ownership(options, "fix::template", "vars").map_err(|e| error_at(ctx, e))?;
+    let text = render(fix, name, extra).map_err(|e| error_at(ctx, e))?;
+    fix.record(
+        ctx,
+        file::write(fix.settings(), path, text.as_bytes(), &want),
+    )
+}
+
+fn ensure_key(
+    ctx: &NativeCallContext,
+    fix: &Fix,
+    path: &str,
+    section: &str,
+    key: &str,
+    value: Dynamic,
+    options: Map,
+) -> Result<bool> {
+    let mut opts = Options::new(options, "fix::ensure_key");
+    let format = match opts.string("format").map_err(|e| error_at(ctx, e))? {
+        Some(name) => Format::parse(&name).map_err(|e| error_at(ctx, e))?,
+        None => Format::of_path(path),
+    };
+    opts.finish("format").map_err(|e| error_at(ctx, e))?;
+    let value = if let Ok(b) = value.as_bool() {
+        Value::Bool(b)
+    } else if let Ok(i) = value.as_int() {
+        Value::Integer(i)
+    } else if let Ok(x) = value.as_float() {
+        Value::Float(x)
+    } else {
+        Value::String(value.to_string())
+    };
+    let real = fix.settings().path(path);
+    let current = match std::fs::read_to_string(&real) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(error_at(ctx, format!("{path}: {e}"))),
+    };
+    let text = edit::set_key(&current, format, section, key, &value)
+        .map_err(|e| error_at(ctx, format!("{path}: {e}")))?;
+    let mut step = file::write(fix.settings(), path, text.as_bytes(), &Ownership::default());
+    step.action = format!("{path}: [{section}] {key}");
+    fix.record(ctx, step)
+}
+
+fn persist_module(
+    ctx: &NativeCallContext,
+    fix: &Fix,
+    module: &str,
+    file_path: &str,
+) -> Result<bool> {
+    let real = fix.settings().path(file_path);
+    let current = std::fs::read_to_string(&real).unwrap_or_default();
+    let mut step = if current.lines().any(|l| l.trim() == module) {
+        Step::new(
+            String::new(),
+            StepState::Ok,
+            format!("listed in {file_path}"),
+        )
+    } else {
+        let mut text = if current.is_empty() {
+            "# Kernel modules hostscript remediations load at boot.\n".to_string()
+        } else {
+            current.clone()
+        };
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(module);
+        text.push('\n');
+        file::write(
+            fix.settings(),
+            file_path,
+            text.as_bytes(),
+            &Ownership::default(),
+        )
+    };
+    step.action = format!("load {module} at boot");
+    fix.record(ctx, step)
+}
+
+fn image(
+    ctx: &NativeCallContext,
+    fix: &Fix,
+    socket: &str,
+    namespace: &str,
+    reference: &str,
+    options: Map,
+) -> Result<bool> {
+    let mut opts = Options::new(options, "fix::image");
+    let tar = opts.string("tar").map_err(|e| error_at(ctx, e))?;
+    opts.finish("tar").map_err(|e| error_at(ctx, e))?;
+    let tar = tar.filter(|t| !t.is_empty());
+    let socket = socket.strip_prefix("unix://").unwrap_or(socket);
+    let timeout = fix.timeout(ctx)?;
+    let step = fix.runtime.block_on(system::image(
+        fix.settings(),
+        socket,
+        namespace,
+        reference,
+        tar.as_deref(),
+        timeout,
+    ));
+    fix.record(ctx, step)
+}

@@ -1,0 +1,257 @@
+//! `hostscript remediate`: load remediations, order the requested ones, and apply them (or, with
+//! `--dry-run`, show what they would change). Applying needs root and takes the run lock; every
+//! applied step goes to the change log. `run --fix` reuses `apply`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{ChangeArgs, Format, RemediateArgs};
+use crate::commands::{RemediatingOptions, Session, SessionOptions, display_paths};
+use crate::error::{Error, Result, exit_code};
+use crate::host::change::Settings;
+use crate::host::change::ledger::{self, RunLock};
+use crate::remediator::{self, Outcome, RemediationResult};
+use crate::report::remediation::{self as report, RunInfo};
+
+pub fn execute(args: RemediateArgs) -> Result<u8> {
+    let base: Vec<PathBuf> = if args.checks_dir.is_dir() {
+        vec![args.checks_dir.clone()]
+    } else {
+        Vec::new()
+    };
+    let session = start(&args.change, &base, &args.vars_files, &args.var)?;
+    if args.list {
+        return list(&session, args.format);
+    }
+    let outcome = apply(
+        &session,
+        &args.ids,
+        &args.change,
+        args.format,
+        crate::report::human::use_color(args.color),
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(outcome.exit_code())
+}
+
+/// Loads the remediation scripts with the checks' vars first.
+pub fn start(
+    change: &ChangeArgs,
+    base_vars_dirs: &[PathBuf],
+    vars_files: &[PathBuf],
+    var_flags: &[String],
+) -> Result<Session> {
+    for dir in &change.remediation_dirs {
+        if !dir.exists() {
+            return Err(Error::Flag {
+                flag: "--remediations",
+                message: format!("`{}` does not exist", dir.display()),
+            });
+        }
+    }
+    let timeout = remediation_timeout(change)?;
+    let session = Session::start(SessionOptions {
+        paths: &change.remediation_dirs,
+        vars_files,
+        var_flags,
+        jobs: None,
+        load_budget: Duration::from_secs(10).min(timeout),
+        target: None,
+        base_vars_dirs,
+        remediating: Some(RemediatingOptions {
+            settings: Settings {
+                dry_run: change.dry_run,
+                root: change.root.clone(),
+            },
+        }),
+    })?;
+    if session.loaded.remediations.is_empty() && session.loaded.failures.is_empty() {
+        return Err(Error::NoChecks {
+            paths: display_paths(&change.remediation_dirs),
+        });
+    }
+    Ok(session)
+}
+
+fn remediation_timeout(change: &ChangeArgs) -> Result<Duration> {
+    let s = change.remediation_timeout;
+    if s.is_finite() && s > 0.0 && s < 1e7 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(Error::Flag {
+            flag: "--remediation-timeout",
+            message: format!("`{s}` is not a positive number of seconds"),
+        })
+    }
+}
+
+fn list(session: &Session, format: Format) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    let remediations = &session.loaded.remediations;
+    let written = match format {
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = remediations
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "description": r.description, "touches": r.touches,
+                        "after": r.after, "file": r.file().display().to_string(), "line": r.line,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &rows)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out))
+        }
+        Format::Human => {
+            let width = remediations
+                .iter()
+                .map(|r| r.id.len())
+                .max()
+                .unwrap_or(2)
+                .max(2);
+            let mut result = writeln!(out, "{:width$}  DESCRIPTION", "ID");
+            for r in remediations {
+                let mut extra = Vec::new();
+                if !r.touches.is_empty() {
+                    extra.push(format!("touches: {}", r.touches.join(", ")));
+                }
+                if !r.after.is_empty() {
+                    extra.push(format!("after: {}", r.after.join(", ")));
+                }
+                let extra = if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", extra.join("; "))
+                };
+                result = result
+                    .and_then(|()| writeln!(out, "{:width$}  {}{extra}", r.id, r.description));
+            }
+            result
+        }
+    };
+    written.map_err(Error::Output)?;
+    for failure in &session.loaded.failures {
+        eprintln!("hostscript: {}", failure.diagnostic);
+    }
+    Ok(if session.loaded.failures.is_empty() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::CHECK_FAILED
+    })
+}
+
+/// What an `apply` did, for the caller's exit code.
+pub struct Applied {
+    pub results: Vec<RemediationResult>,
+    pub load_failures: usize,
+}
+
+impl Applied {
+    pub fn ok(&self) -> bool {
+        self.load_failures == 0
+            && self
+                .results
+                .iter()
+                .all(|r| r.outcome != Outcome::Failed && r.outcome != Outcome::Skipped)
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        if self.ok() {
+            exit_code::SUCCESS
+        } else {
+            exit_code::CHECK_FAILED
+        }
+    }
+}
+
+/// Applies (or dry-runs) remediations `ids` and reports them on `out`.
+pub fn apply(
+    session: &Session,
+    ids: &[String],
+    change: &ChangeArgs,
+    format: Format,
+    color: bool,
+    out: &mut impl Write,
+) -> Result<Applied> {
+    for failure in &session.loaded.failures {
+        eprintln!("hostscript: {}", failure.diagnostic);
+    }
+    let ordered =
+        remediator::order(&session.loaded.remediations, ids).map_err(|message| Error::Flag {
+            flag: "remediate",
+            message,
+        })?;
+    if !change.dry_run && crate::host::sys::uid() != 0 {
+        return Err(Error::Flag {
+            flag: "remediate",
+            message:
+                "applying changes needs root; run it with sudo, or add --dry-run to see the changes"
+                    .into(),
+        });
+    }
+    let settings = Settings {
+        dry_run: change.dry_run,
+        root: change.root.clone(),
+    };
+    // A dry run changes nothing, so it neither waits for nor blocks a real run.
+    let _lock = if change.dry_run {
+        None
+    } else {
+        Some(
+            RunLock::acquire(&settings.path("/run/lock/hostscript.lock")).map_err(|message| {
+                Error::Flag {
+                    flag: "remediate",
+                    message,
+                }
+            })?,
+        )
+    };
+    let log_path = change
+        .log
+        .clone()
+        .unwrap_or_else(|| settings.path("/var/log/hostscript/changes.log"));
+    let log_display = log_path.display().to_string();
+    let root_display = change.root.display().to_string();
+    let info = RunInfo {
+        dry_run: change.dry_run,
+        root: &root_display,
+        log: (!change.dry_run).then_some(log_display.as_str()),
+    };
+    let mut write_error: Option<std::io::Error> = None;
+    let mut log_errors: Vec<String> = Vec::new();
+    let results = remediator::execute(
+        session.engine.clone(),
+        &ordered,
+        remediation_timeout(change)?,
+        |result| {
+            if !change.dry_run
+                && let Err(e) = ledger::append_log(&log_path, &result.id, &result.steps)
+            {
+                log_errors.push(e);
+            }
+            if format == Format::Human
+                && write_error.is_none()
+                && let Err(e) = report::human_result(out, color, result)
+            {
+                write_error = Some(e);
+            }
+        },
+    );
+    for e in &log_errors {
+        eprintln!("hostscript: {e}");
+    }
+    if let Some(e) = write_error {
+        return Err(Error::Output(e));
+    }
+    match format {
+        Format::Human => report::human_summary(out, &results, &info),
+        Format::Json => report::json(out, &results, &info),
+    }
+    .map_err(Error::Output)?;
+    Ok(Applied {
+        results,
+        load_failures: session.loaded.failures.len(),
+    })
+}

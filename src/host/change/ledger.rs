@@ -1,0 +1,84 @@
+//! Bookkeeping of applied changes: the lock that keeps remediation runs one at a time, and the
+//! change log every applied step is appended to (time, remediation, step, state, summary), so
+//! an operator can tell later what hostscript changed on a host.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::{Step, StepState};
+
+/// An exclusive lock held for the whole run; released when dropped (or when the process dies).
+pub struct RunLock {
+    _lock: Flock<std::fs::File>,
+    pub path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock at `path` without waiting: a second run fails at once, naming the holder.
+    pub fn acquire(path: &Path) -> Result<RunLock, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("lock {}: {e}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("lock {}: {e}", path.display()))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut lock) => {
+                // Who holds it, for the message a second run prints.
+                let _ = lock.set_len(0);
+                let _ = writeln!(lock, "{}", std::process::id());
+                Ok(RunLock {
+                    _lock: lock,
+                    path: path.to_path_buf(),
+                })
+            }
+            Err((_, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
+                let holder = std::fs::read_to_string(path).unwrap_or_default();
+                Err(format!(
+                    "another remediation run holds {} (pid {}); runs are one at a time",
+                    path.display(),
+                    holder.trim()
+                ))
+            }
+            Err((_, errno)) => Err(format!("lock {}: {errno}", path.display())),
+        }
+    }
+}
+
+/// Appends the applied (changed or failed) steps of a remediation to the change log.
+pub fn append_log(path: &Path, remediation: &str, steps: &[Step]) -> Result<(), String> {
+    let applied: Vec<&Step> = steps
+        .iter()
+        .filter(|s| matches!(s.state, StepState::Changed | StepState::Failed))
+        .collect();
+    if applied.is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("change log {}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("change log {}: {e}", path.display()))?;
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let mut text = String::new();
+    for step in applied {
+        text.push_str(&format!(
+            "{now} remediation={remediation} state={} step={:?} summary={:?}\n",
+            step.state.as_str(),
+            step.action,
+            step.message
+        ));
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("change log {}: {e}", path.display()))
+}

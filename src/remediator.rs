@@ -1,0 +1,237 @@
+//! Runs remediations one after another, in the order their `after` lists give. Each body runs
+//! on its own thread within its budget; the `fix::` primitives it calls record their steps in
+//! that thread's journal, and a failed step throws, so the remediation stops there and its
+//! result still lists what it did before. A remediation whose `after` dependency failed is
+//! skipped rather than run on a host in an unknown state.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine};
+use serde::Serialize;
+
+use crate::budget;
+use crate::host::change::{Step, StepState, journal};
+use crate::script::engine::limits;
+use crate::script::{Diagnostic, RemediationDef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing needed changing.
+    Ok,
+    Changed,
+    WouldChange,
+    Failed,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Changed => "changed",
+            Outcome::WouldChange => "would change",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RemediationResult {
+    pub id: String,
+    pub description: String,
+    pub outcome: Outcome,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+    pub steps: Vec<Step>,
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub duration: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl RemediationResult {
+    fn new(def: &RemediationDef, outcome: Outcome, error: Option<String>) -> Self {
+        RemediationResult {
+            id: def.id.clone(),
+            description: def.description.clone(),
+            outcome,
+            error,
+            steps: Vec::new(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    pub fn changed_steps(&self) -> usize {
+        self.steps.iter().filter(|s| s.state.changes()).count()
+    }
+}
+
+/// The remediations with ids `wanted`, ordered so each comes after those it names in `after`
+/// (when they are also wanted). Errors name unknown ids and cycles.
+pub fn order<'a>(
+    all: &'a [RemediationDef],
+    wanted: &[String],
+) -> Result<Vec<&'a RemediationDef>, String> {
+    let by_id: HashMap<&str, &RemediationDef> = all.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut chosen: Vec<&RemediationDef> = Vec::new();
+    for id in wanted {
+        match by_id.get(id.as_str()) {
+            Some(def) if !chosen.iter().any(|c| c.id == def.id) => chosen.push(def),
+            Some(_) => {}
+            None => {
+                let mut known: Vec<&str> = by_id.keys().copied().collect();
+                known.sort_unstable();
+                return Err(format!(
+                    "unknown remediation `{id}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    let chosen_ids: HashSet<&str> = chosen.iter().map(|r| r.id.as_str()).collect();
+    let mut ordered: Vec<&RemediationDef> = Vec::new();
+    let mut state: HashMap<&str, bool> = HashMap::new(); // false: visiting, true: done
+    fn visit<'a>(
+        def: &'a RemediationDef,
+        by_id: &HashMap<&str, &'a RemediationDef>,
+        chosen: &HashSet<&str>,
+        state: &mut HashMap<&'a str, bool>,
+        ordered: &mut Vec<&'a RemediationDef>,
+        path: &mut Vec<String>,
+    ) -> Result<(), String> {
+        match state.get(def.id.as_str()) {
+            Some(true) => return Ok(()),
+            Some(false) => {
+                path.push(def.id.clone());
+                return Err(format!("remediation order cycle: {}", path.join(" -> ")));
+            }
+            None => {}
+        }
+        state.insert(def.id.as_str(), false);
+        path.push(def.id.clone());
+        for dep in &def.after {
+            if chosen.contains(dep.as_str())
+                && let Some(d) = by_id.get(dep.as_str())
+            {
+                visit(d, by_id, chosen, state, ordered, path)?;
+            }
+        }
+        path.pop();
+        state.insert(def.id.as_str(), true);
+        ordered.push(def);
+        Ok(())
+    }
+    for def in &chosen {
+        visit(
+            def,
+            &by_id,
+            &chosen_ids,
+            &mut state,
+            &mut ordered,
+            &mut Vec::new(),
+        )?;
+    }
+    Ok(ordered)
+}
+
+/// Runs `ordered` one at a time, calling `on_result` after each.
+pub fn execute(
+    engine: Arc<Engine>,
+    ordered: &[&RemediationDef],
+    default_timeout: Duration,
+    mut on_result: impl FnMut(&RemediationResult),
+) -> Vec<RemediationResult> {
+    let mut results: Vec<RemediationResult> = Vec::new();
+    for def in ordered {
+        let blocked = def.after.iter().find(|dep| {
+            results
+                .iter()
+                .any(|r| &r.id == *dep && matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
+        });
+        let result = match blocked {
+            Some(dep) => RemediationResult::new(
+                def,
+                Outcome::Skipped,
+                Some(format!("runs after `{dep}`, which did not complete")),
+            ),
+            None => run_one(&engine, def, def.timeout.unwrap_or(default_timeout)),
+        };
+        on_result(&result);
+        results.push(result);
+    }
+    results
+}
+
+fn run_one(engine: &Arc<Engine>, def: &RemediationDef, timeout: Duration) -> RemediationResult {
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let engine = engine.clone();
+    let body_def = def.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("remediation-{}", def.id))
+        .stack_size(limits::THREAD_STACK_BYTES)
+        .spawn(move || {
+            let _budget = budget::start(timeout);
+            journal::take();
+            let called = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                body_def
+                    .body
+                    .call::<Dynamic>(&engine, &body_def.script.ast, ())
+            }));
+            let error = match called {
+                Ok(Ok(_)) => None,
+                Ok(Err(err)) => Some(
+                    Diagnostic::from_rhai(body_def.file(), &err)
+                        .or_line(body_def.line)
+                        .to_string(),
+                ),
+                Err(panic) => Some(format!(
+                    "{}:{}: internal error (panic): {}",
+                    body_def.file().display(),
+                    body_def.line,
+                    crate::panic_message(&panic)
+                )),
+            };
+            let _ = tx.send((error, journal::take()));
+        });
+    if let Err(e) = spawned {
+        return RemediationResult::new(
+            def,
+            Outcome::Failed,
+            Some(format!("cannot start a thread: {e}")),
+        );
+    }
+    // The budget stops the body and every primitive; one more second covers a call that
+    // ignores it, after which the remediation is reported and abandoned.
+    let (error, steps) = match rx.recv_timeout(timeout + Duration::from_secs(1)) {
+        Ok(done) => done,
+        Err(_) => (
+            Some(format!(
+                "timed out after {} (a host call did not return; abandoned)",
+                budget::human_duration(timeout)
+            )),
+            Vec::new(),
+        ),
+    };
+    let outcome = if error.is_some() {
+        Outcome::Failed
+    } else if steps.iter().any(|s| s.state == StepState::Changed) {
+        Outcome::Changed
+    } else if steps.iter().any(|s| s.state == StepState::WouldChange) {
+        Outcome::WouldChange
+    } else {
+        Outcome::Ok
+    };
+    RemediationResult {
+        steps,
+        duration: started.elapsed(),
+        ..RemediationResult::new(def, outcome, error)
+    }
+}

@@ -1,0 +1,152 @@
+//! Reports of a remediation run. Human: one line per remediation with its outcome, then each
+//! step with its state, its message, and its diff or command indented under it; a summary line
+//! that says when it was a dry run. JSON: one document with every remediation and step, in the
+//! order they ran.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::host::change::StepState;
+use crate::remediator::{Outcome, RemediationResult};
+use crate::report::short_duration;
+
+pub struct RunInfo<'a> {
+    pub dry_run: bool,
+    pub root: &'a str,
+    pub log: Option<&'a str>,
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn outcome_label(color: bool, outcome: Outcome) -> String {
+    let (word, code) = match outcome {
+        Outcome::Ok => ("OK          ", "32"),
+        Outcome::Changed => ("CHANGED     ", "33;1"),
+        Outcome::WouldChange => ("WOULD CHANGE", "33"),
+        Outcome::Failed => ("FAILED      ", "31;1"),
+        Outcome::Skipped => ("SKIPPED     ", "36"),
+    };
+    paint(color, code, word)
+}
+
+fn step_label(color: bool, state: StepState) -> String {
+    let (word, code) = match state {
+        StepState::Ok => ("ok          ", "32"),
+        StepState::Changed => ("changed     ", "33;1"),
+        StepState::WouldChange => ("would change", "33"),
+        StepState::Failed => ("failed      ", "31;1"),
+    };
+    paint(color, code, word)
+}
+
+/// One remediation, as soon as it finished.
+pub fn human_result(out: &mut impl Write, color: bool, r: &RemediationResult) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}  {}  {}  ({})",
+        outcome_label(color, r.outcome),
+        r.id,
+        r.description,
+        short_duration(r.duration)
+    )?;
+    for step in &r.steps {
+        writeln!(
+            out,
+            "    {}  {}: {}",
+            step_label(color, step.state),
+            step.action,
+            step.message
+        )?;
+        if let Some(detail) = &step.detail
+            && step.state != StepState::Ok
+        {
+            for line in detail.lines() {
+                let line = if color && line.starts_with('+') && !line.starts_with("+++") {
+                    paint(true, "32", line)
+                } else if color && line.starts_with('-') && !line.starts_with("---") {
+                    paint(true, "31", line)
+                } else {
+                    line.to_string()
+                };
+                writeln!(out, "                  {line}")?;
+            }
+        }
+    }
+    if let Some(error) = &r.error {
+        writeln!(out, "    {}", paint(color, "31", error))?;
+        if r.outcome == Outcome::Failed {
+            let done = r.changed_steps();
+            writeln!(
+                out,
+                "    stopped; {done} step{} before the failure changed the host",
+                if done == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn human_summary(
+    out: &mut impl Write,
+    results: &[RemediationResult],
+    info: &RunInfo<'_>,
+) -> io::Result<()> {
+    let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
+    let mut line = format!(
+        "\n{} remediation{}: {} ok, {} {}, {} failed, {} skipped",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        count(Outcome::Ok),
+        count(Outcome::Changed) + count(Outcome::WouldChange),
+        if info.dry_run {
+            "would change"
+        } else {
+            "changed"
+        },
+        count(Outcome::Failed),
+        count(Outcome::Skipped),
+    );
+    if info.dry_run {
+        line.push_str(" — dry run, nothing was changed");
+    } else if let Some(log) = info.log {
+        line.push_str(&format!(" — changes logged to {log}"));
+    }
+    if info.root != "/" {
+        line.push_str(&format!(" (root {})", info.root));
+    }
+    writeln!(out, "{line}")
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    dry_run: bool,
+    root: &'a str,
+    log: Option<&'a str>,
+    ok: bool,
+    remediations: &'a [RemediationResult],
+}
+
+pub fn json(
+    out: &mut impl Write,
+    results: &[RemediationResult],
+    info: &RunInfo<'_>,
+) -> io::Result<()> {
+    let doc = Document {
+        schema_version: 1,
+        dry_run: info.dry_run,
+        root: info.root,
+        log: info.log,
+        ok: results.iter().all(|r| r.outcome != Outcome::Failed),
+        remediations: results,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
