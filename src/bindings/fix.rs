@@ -66,6 +66,17 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
     let f = fix.clone();
     m.set_native_fn("root", move || Ok(f.settings().root.display().to_string()));
 
+    // Where a host path really is in this run (under --root), for the read-only primitives.
+    let f = fix.clone();
+    m.set_native_fn("path", move |path: &str| {
+        Ok(f.settings().path(path).display().to_string())
+    });
+    m.set_native_fn("bytes", |ctx: NativeCallContext, size: &str| {
+        file::parse_size(size)
+            .and_then(|b| i64::try_from(b).map_err(|_| format!("size `{size}` is too large")))
+            .map_err(|e| error_at(&ctx, format!("fix::bytes: {e}")))
+    });
+
     let f = fix.clone();
     m.set_native_fn(
         "write_file",
@@ -254,16 +265,18 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
     });
     let f = fix.clone();
     m.set_native_fn(
-        "persist_module",
-        move |ctx: NativeCallContext, module: &str| {
-            persist_module(&ctx, &f, module, "/etc/modules-load.d/hostscript.conf")
+        "persist_modules",
+        move |ctx: NativeCallContext, modules: Array| {
+            let names: Vec<String> = modules.into_iter().map(|m| m.to_string()).collect();
+            persist_modules(&ctx, &f, &names, MODULES_LOAD_FILE)
         },
     );
     let f = fix.clone();
     m.set_native_fn(
-        "persist_module",
-        move |ctx: NativeCallContext, module: &str, file: &str| {
-            persist_module(&ctx, &f, module, file)
+        "persist_modules",
+        move |ctx: NativeCallContext, modules: Array, file: &str| {
+            let names: Vec<String> = modules.into_iter().map(|m| m.to_string()).collect();
+            persist_modules(&ctx, &f, &names, file)
         },
     );
 
@@ -482,15 +495,28 @@ fn ensure_key(
     fix.record(ctx, step)
 }
 
-fn persist_module(
+/// Where `persist_modules` lists modules for systemd-modules-load.
+const MODULES_LOAD_FILE: &str = "/etc/modules-load.d/hostscript.conf";
+
+/// Lists `modules` in a modules-load.d file (one write for all, so a dry run shows the file
+/// as it will be).
+fn persist_modules(
     ctx: &NativeCallContext,
     fix: &Fix,
-    module: &str,
+    modules: &[String],
     file_path: &str,
 ) -> Result<bool> {
     let real = fix.settings().path(file_path);
-    let current = std::fs::read_to_string(&real).unwrap_or_default();
-    let mut step = if current.lines().any(|l| l.trim() == module) {
+    let current = match std::fs::read_to_string(&real) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(error_at(ctx, format!("{file_path}: {e}"))),
+    };
+    let missing: Vec<&String> = modules
+        .iter()
+        .filter(|m| !current.lines().any(|l| l.trim() == m.as_str()))
+        .collect();
+    let mut step = if missing.is_empty() {
         Step::new(
             String::new(),
             StepState::Ok,
@@ -505,8 +531,10 @@ fn persist_module(
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(module);
-        text.push('\n');
+        for m in &missing {
+            text.push_str(m);
+            text.push('\n');
+        }
         file::write(
             fix.settings(),
             file_path,
@@ -514,7 +542,7 @@ fn persist_module(
             &Ownership::default(),
         )
     };
-    step.action = format!("load {module} at boot");
+    step.action = format!("load {} at boot", modules.join(", "));
     fix.record(ctx, step)
 }
 

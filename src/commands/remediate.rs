@@ -173,7 +173,7 @@ pub fn apply(
     change: &ChangeArgs,
     format: Format,
     color: bool,
-    out: &mut impl Write,
+    out: &mut dyn Write,
 ) -> Result<Applied> {
     for failure in &session.loaded.failures {
         eprintln!("hostscript: {}", failure.diagnostic);

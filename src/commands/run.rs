@@ -1,15 +1,17 @@
 //! `hostscript run`: load, select, execute, report; exit 0 only when every required check
-//! passed.
+//! passed. With `--fix`: apply the remediations the failed checks name (in dependency order),
+//! run the checks again, and report before and after; the exit code is the re-check's.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Format, RunArgs};
-use crate::commands::{Session, SessionOptions, display_paths, timeout_from_flag};
+use crate::commands::{Session, SessionOptions, display_paths, remediate, timeout_from_flag};
 use crate::error::{Error, Result, exit_code};
-use crate::outcome::CheckResult;
+use crate::outcome::{CheckResult, Status};
 use crate::report::{self, Item, Reporter, Sequencer, Summary};
 use crate::runner::{self, RunnerOptions};
+use crate::script::{CheckDef, LoadFailure};
 use crate::selection::Selector;
 use crate::target::RunTarget;
 
@@ -17,6 +19,16 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let timeout = timeout_from_flag(args.timeout)?;
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
+    if !args.fix
+        && (args.change.dry_run
+            || args.change.log.is_some()
+            || args.change.root != std::path::Path::new("/"))
+    {
+        return Err(Error::Flag {
+            flag: "--dry-run/--root/--log",
+            message: "only apply to remediations: add --fix".into(),
+        });
+    }
     let target = args
         .target
         .as_deref()
@@ -40,54 +52,200 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         base_vars_dirs: &[],
         remediating: None,
     })?;
-    let Session {
-        runtime,
-        engine,
-        loaded,
-        jobs,
-        ..
-    } = session;
 
-    if loaded.checks.is_empty() && loaded.failures.is_empty() {
+    if session.loaded.checks.is_empty() && session.loaded.failures.is_empty() {
         return Err(Error::NoChecks {
             paths: display_paths(&args.selection.paths),
         });
     }
-    let checks = selector.apply(loaded.checks);
-    if checks.is_empty() && loaded.failures.is_empty() {
+    let checks = selector.apply(session.loaded.checks.clone());
+    if checks.is_empty() && session.loaded.failures.is_empty() {
         return Err(Error::NothingSelected {
             selection: selector.describe(),
         });
     }
-
-    // Scripts that failed to load come first: nothing else explains their missing checks.
-    let mut items: Vec<Item> = Vec::new();
-    let mut early: Vec<CheckResult> = Vec::new();
-    for failure in &loaded.failures {
-        let (item, result) = Item::from_failure(failure);
-        if args.format == Format::Json {
+    let options = RunnerOptions {
+        jobs: session.jobs,
+        default_timeout: timeout,
+        grace: Duration::from_secs(1),
+        remote_host,
+    };
+    let color = report::human::use_color(args.color);
+    if args.format == Format::Json {
+        for failure in &session.loaded.failures {
             eprintln!("hostscript: {}", failure.diagnostic);
         }
+    }
+
+    if !args.fix {
+        let stdout = std::io::stdout().lock();
+        let (summary, _) = run_and_report(
+            &session,
+            &checks,
+            &options,
+            args.format,
+            color,
+            stdout,
+            started,
+        )?;
+        // Threads of abandoned checks must not keep the process alive.
+        session.runtime.shutdown_background();
+        return Ok(exit_for(&summary));
+    }
+
+    // --fix: before, remediation, after. JSON gathers the three into one document.
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    let before_out: &mut dyn Write = if args.format == Format::Json {
+        &mut buffer
+    } else {
+        &mut stdout
+    };
+    let (before, results) = run_and_report(
+        &session,
+        &checks,
+        &options,
+        args.format,
+        color,
+        before_out,
+        started,
+    )?;
+    let before_doc = take_json(&mut buffer, args.format)?;
+    let wanted = remediations_for(&checks, &results);
+    if wanted.is_empty() {
+        let message = if before.ok() {
+            "nothing to fix: no failed check names a remediation"
+        } else {
+            "nothing to fix automatically: no failed check names a remediation"
+        };
+        match args.format {
+            Format::Human => writeln!(stdout, "\n{message}").map_err(Error::Output)?,
+            Format::Json => write_fix_document(&mut stdout, before_doc, None, None, message)?,
+        }
+        session.runtime.shutdown_background();
+        return Ok(exit_for(&before));
+    }
+    if args.format == Format::Human {
+        writeln!(
+            stdout,
+            "\n{} {}: {}\n",
+            if args.change.dry_run {
+                "Would remediate"
+            } else {
+                "Remediating"
+            },
+            if wanted.len() == 1 { "one" } else { "these" },
+            wanted.join(", ")
+        )
+        .map_err(Error::Output)?;
+    }
+    let remediation_session = remediate::start(
+        &args.change,
+        &session.discovered.dirs,
+        &args.selection.vars_files,
+        &args.selection.var,
+    )?;
+    let fix_out: &mut dyn Write = if args.format == Format::Json {
+        &mut buffer
+    } else {
+        &mut stdout
+    };
+    let applied = remediate::apply(
+        &remediation_session,
+        &wanted,
+        &args.change,
+        args.format,
+        color,
+        fix_out,
+    )?;
+    let fix_doc = take_json(&mut buffer, args.format)?;
+    if args.change.dry_run {
+        let message = "dry run: nothing changed, so the checks were not run again";
+        match args.format {
+            Format::Human => writeln!(stdout, "{message}").map_err(Error::Output)?,
+            Format::Json => write_fix_document(&mut stdout, before_doc, fix_doc, None, message)?,
+        }
+        session.runtime.shutdown_background();
+        return Ok(if applied.ok() {
+            exit_for(&before)
+        } else {
+            exit_code::CHECK_FAILED
+        });
+    }
+
+    if args.format == Format::Human {
+        writeln!(stdout, "\nChecking again:\n").map_err(Error::Output)?;
+    }
+    let after_out: &mut dyn Write = if args.format == Format::Json {
+        &mut buffer
+    } else {
+        &mut stdout
+    };
+    let (after, after_results) = run_and_report(
+        &session,
+        &checks,
+        &options,
+        args.format,
+        color,
+        after_out,
+        Instant::now(),
+    )?;
+    let after_doc = take_json(&mut buffer, args.format)?;
+    let changes = before_after(&results, &after_results);
+    match args.format {
+        Format::Human => {
+            writeln!(stdout, "\nBefore → after:").map_err(Error::Output)?;
+            if changes.is_empty() {
+                writeln!(stdout, "  no check changed status").map_err(Error::Output)?;
+            }
+            for (id, from, to) in &changes {
+                writeln!(stdout, "  {id}: {from} → {to}").map_err(Error::Output)?;
+            }
+        }
+        Format::Json => write_fix_document(&mut stdout, before_doc, fix_doc, after_doc, "")?,
+    }
+    session.runtime.shutdown_background();
+    Ok(exit_for(&after))
+}
+
+fn exit_for(summary: &Summary) -> u8 {
+    if summary.ok() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::CHECK_FAILED
+    }
+}
+
+/// Runs `checks` (plus the load failures, which come first: nothing else explains their
+/// missing checks) and reports them on `out` in declaration order.
+fn run_and_report(
+    session: &Session,
+    checks: &[CheckDef],
+    options: &RunnerOptions,
+    format: Format,
+    color: bool,
+    out: impl Write,
+    started: Instant,
+) -> Result<(Summary, Vec<(Item, CheckResult)>)> {
+    let failures: &[LoadFailure] = &session.loaded.failures;
+    let mut items: Vec<Item> = Vec::new();
+    let mut early: Vec<CheckResult> = Vec::new();
+    for failure in failures {
+        let (item, result) = Item::from_failure(failure);
         items.push(item);
         early.push(result);
     }
     let offset = items.len();
     items.extend(checks.iter().map(Item::from_check));
 
-    let stdout = std::io::stdout().lock();
-    let mut reporter: Box<dyn Reporter> = match args.format {
-        Format::Human => Box::new(report::human::Human::new(
-            stdout,
-            report::human::use_color(args.color),
-            &items,
-        )),
-        Format::Json => Box::new(report::json::Json::new(stdout)),
+    let mut reporter: Box<dyn Reporter + '_> = match format {
+        Format::Human => Box::new(report::human::Human::new(out, color, &items)),
+        Format::Json => Box::new(report::json::Json::new(out)),
     };
-
     let mut results: Vec<Option<CheckResult>> = vec![None; items.len()];
     let mut sequencer = Sequencer::new(items.len());
     let mut write_error: Option<std::io::Error> = None;
-    let mut deliver = |index: usize, result: CheckResult, reporter: &mut Box<dyn Reporter>| {
+    let mut deliver = |index: usize, result: CheckResult, reporter: &mut Box<dyn Reporter + '_>| {
         for (i, ready) in sequencer.push(index, result) {
             if write_error.is_none()
                 && let Err(e) = reporter.check_finished(&items[i], &ready)
@@ -100,18 +258,15 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     for (i, result) in early.into_iter().enumerate() {
         deliver(i, result, &mut reporter);
     }
-    let options = RunnerOptions {
-        jobs,
-        default_timeout: timeout,
-        grace: Duration::from_secs(1),
-        remote_host,
-    };
-    runner::execute(&runtime, engine, &checks, &options, |index, result| {
-        deliver(offset + index, result, &mut reporter);
-    });
-    // Threads of abandoned checks must not keep the process alive.
-    runtime.shutdown_background();
-
+    runner::execute(
+        &session.runtime,
+        session.engine.clone(),
+        checks,
+        options,
+        |index, result| {
+            deliver(offset + index, result, &mut reporter);
+        },
+    );
     let finished: Vec<(Item, CheckResult)> = items
         .iter()
         .cloned()
@@ -124,9 +279,83 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     }
     reporter.finish(&summary).map_err(Error::Output)?;
     let _ = std::io::stderr().flush();
-    Ok(if summary.ok() {
-        exit_code::SUCCESS
-    } else {
-        exit_code::CHECK_FAILED
-    })
+    Ok((summary, finished))
+}
+
+/// The remediations named by checks that failed, each once, in report order.
+fn remediations_for(checks: &[CheckDef], results: &[(Item, CheckResult)]) -> Vec<String> {
+    let mut wanted: Vec<String> = Vec::new();
+    for (item, result) in results {
+        let failed = result.status == Status::Fail || result.demoted_from == Some(Status::Fail);
+        if !failed {
+            continue;
+        }
+        let named = checks
+            .iter()
+            .find(|c| c.id == item.id)
+            .and_then(|c| c.remediation.clone());
+        if let Some(id) = named
+            && !wanted.contains(&id)
+        {
+            wanted.push(id);
+        }
+    }
+    wanted
+}
+
+/// Checks whose status changed, as (id, before, after).
+fn before_after(
+    before: &[(Item, CheckResult)],
+    after: &[(Item, CheckResult)],
+) -> Vec<(String, String, String)> {
+    after
+        .iter()
+        .filter_map(|(item, now)| {
+            let was = before.iter().find(|(i, _)| i.id == item.id)?;
+            (was.1.status != now.status).then(|| {
+                (
+                    item.id.clone(),
+                    was.1.status.to_string(),
+                    now.status.to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The JSON a reporter wrote into `buffer`, which is emptied.
+fn take_json(buffer: &mut Vec<u8>, format: Format) -> Result<Option<serde_json::Value>> {
+    if format != Format::Json || buffer.is_empty() {
+        return Ok(None);
+    }
+    let value =
+        serde_json::from_slice(buffer).map_err(|e| Error::Output(std::io::Error::other(e)))?;
+    buffer.clear();
+    Ok(Some(value))
+}
+
+fn write_fix_document(
+    out: &mut impl Write,
+    before: Option<serde_json::Value>,
+    remediation: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    note: &str,
+) -> Result<()> {
+    let ok = after
+        .as_ref()
+        .or(before.as_ref())
+        .and_then(|d| d["ok"].as_bool())
+        .unwrap_or(false);
+    let doc = serde_json::json!({
+        "schema_version": report::json::SCHEMA_VERSION,
+        "ok": ok,
+        "before": before,
+        "remediation": remediation,
+        "after": after,
+        "note": if note.is_empty() { serde_json::Value::Null } else { note.into() },
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)
+        .map_err(std::io::Error::other)
+        .and_then(|()| writeln!(out))
+        .map_err(Error::Output)
 }

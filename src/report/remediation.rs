@@ -47,7 +47,7 @@ fn step_label(color: bool, state: StepState) -> String {
 }
 
 /// One remediation, as soon as it finished.
-pub fn human_result(out: &mut impl Write, color: bool, r: &RemediationResult) -> io::Result<()> {
+pub fn human_result(out: &mut dyn Write, color: bool, r: &RemediationResult) -> io::Result<()> {
     writeln!(
         out,
         "{}  {}  {}  ({})",
@@ -94,7 +94,7 @@ pub fn human_result(out: &mut impl Write, color: bool, r: &RemediationResult) ->
 }
 
 pub fn human_summary(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     results: &[RemediationResult],
     info: &RunInfo<'_>,
 ) -> io::Result<()> {
@@ -135,7 +135,7 @@ struct Document<'a> {
 }
 
 pub fn json(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     results: &[RemediationResult],
     info: &RunInfo<'_>,
 ) -> io::Result<()> {
