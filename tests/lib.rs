@@ -14,5 +14,6 @@ mod model;
 mod primitives;
 mod procfs;
 mod readme;
+mod remediate;
 mod support;
 mod systemd;

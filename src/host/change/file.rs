@@ -174,6 +174,7 @@ fn replace_atomically(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_temps(dir, &name);
     let temp = dir.join(format!(".{name}.hostscript-tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     let result = (|| -> std::io::Result<()> {
@@ -199,7 +200,36 @@ fn replace_atomically(
     })
 }
 
-/// A unified diff of a file's old and new text (`/dev/null` for a new file).
+/// Removes temp files that writers of `name` left when they were killed (their pid is gone).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.hostscript-tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Lines of a diff shown before it is cut: a report is for people, and a rewritten multi-MB
+/// file would drown it.
+const DIFF_LINES: usize = 200;
+const DIFF_LINE_CHARS: usize = 300;
+
+/// A unified diff of a file's old and new text (`/dev/null` for a new file), cut to
+/// `DIFF_LINES` lines of at most `DIFF_LINE_CHARS` characters.
 pub fn diff(path: &str, old: Option<&[u8]>, new: &[u8]) -> String {
     let old_text = String::from_utf8_lossy(old.unwrap_or_default());
     let new_text = String::from_utf8_lossy(new);
@@ -208,11 +238,27 @@ pub fn diff(path: &str, old: Option<&[u8]>, new: &[u8]) -> String {
     } else {
         "/dev/null".to_string()
     };
-    similar::TextDiff::from_lines(old_text.as_ref(), new_text.as_ref())
+    let full = similar::TextDiff::from_lines(old_text.as_ref(), new_text.as_ref())
         .unified_diff()
         .context_radius(3)
         .header(&before, &format!("b{path}"))
-        .to_string()
+        .to_string();
+    let total = full.lines().count();
+    let mut out = String::new();
+    for line in full.lines().take(DIFF_LINES) {
+        match line.char_indices().nth(DIFF_LINE_CHARS) {
+            Some((cut, _)) => {
+                out.push_str(&line[..cut]);
+                out.push_str(" [...]");
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    if total > DIFF_LINES {
+        out.push_str(&format!("[... {} more diff lines]\n", total - DIFF_LINES));
+    }
+    out
 }
 
 /// "+3 -1 lines".

@@ -1,0 +1,563 @@
+//! The shipped remediations against a staged host: every file under a `--root` temp dir, and
+//! recording fakes of systemctl, dmsetup, losetup, apt-get, dpkg-query, modprobe and usermod
+//! first on PATH. Dry runs change nothing (hashes before and after), applying does exactly
+//! the playbook's tasks, a second run changes nothing, a killed write leaves the old or the new
+//! file, and the images remediation imports into a real containerd.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::containerd_support::{self, Containerd, write_oci_image};
+use crate::support::{Output, path_with_fakes};
+
+const POOL: &str = "flintlock-dev-thinpool";
+const DEVMAPPER: &str = "/var/lib/containerd-dev/snapshotter/devmapper";
+const EVERY_HOST_REMEDIATION: [&str; 6] = [
+    "packages",
+    "kernel-modules",
+    "thinpool",
+    "containerd-dev",
+    "flintlockd-dropin",
+    "kvm-access",
+];
+
+/// A staged host: the root, the fakes' state, and a listener standing in for containerd-dev's
+/// socket (the fake systemctl starts nothing).
+struct Staged {
+    root: tempfile::TempDir,
+    state: tempfile::TempDir,
+    _socket: std::os::unix::net::UnixListener,
+}
+
+impl Staged {
+    fn new() -> Staged {
+        let root = tempfile::tempdir().expect("root");
+        let state = tempfile::tempdir().expect("state");
+        for dir in ["dm", "systemd", "loop", "pkg"] {
+            std::fs::create_dir_all(state.path().join(dir)).expect("mkdir");
+        }
+        let r = root.path();
+        std::fs::create_dir_all(r.join("etc")).expect("etc");
+        std::fs::write(r.join("etc/group"), "root:x:0:\ndisk:x:6:\nkvm:x:108:\n").expect("group");
+        std::fs::create_dir_all(r.join("dev")).expect("dev");
+        // The KVM device node as the staged host has it: root:disk 0600 (no group access).
+        let kvm = r.join("dev/kvm");
+        std::fs::write(&kvm, "").expect("kvm");
+        std::fs::set_permissions(&kvm, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        nix::unistd::chown(
+            &kvm,
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(nix::unistd::Gid::from_raw(6)),
+        )
+        .expect("chown");
+        std::fs::write(
+            state.path().join("dm/targets"),
+            "thin-pool        v1.22.0\n",
+        )
+        .expect("targets");
+        // flintlockd is installed and running (its own unit file), as the playbook assumes.
+        std::fs::write(
+            state.path().join("systemd/flintlockd.service"),
+            "Id=flintlockd.service\nMainPID=4242\nLoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n",
+        )
+        .expect("unit");
+        std::fs::create_dir_all(r.join("run/containerd-dev")).expect("run");
+        let socket =
+            std::os::unix::net::UnixListener::bind(r.join("run/containerd-dev/containerd.sock"))
+                .expect("socket");
+        Staged {
+            root,
+            state,
+            _socket: socket,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn calls_file(&self) -> PathBuf {
+        self.state.path().join("calls")
+    }
+
+    /// Every command the fakes recorded, then forgets them.
+    fn take_calls(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.calls_file()).unwrap_or_default();
+        let _ = std::fs::remove_file(self.calls_file());
+        let root = self.root().display().to_string();
+        text.lines().map(|l| l.replace(&root, "ROOT")).collect()
+    }
+
+    /// `hostscript remediate ARGS --root ROOT` with the shipped remediations and checks' vars.
+    fn remediate(&self, args: &[&str]) -> Output {
+        self.hostscript("remediate", args)
+    }
+
+    fn hostscript(&self, command: &str, args: &[&str]) -> Output {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let s = self.state.path();
+        let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .arg(command)
+            .args(args)
+            .arg("--remediations")
+            .arg(repo.join("remediations"))
+            .arg("--root")
+            .arg(self.root())
+            .args(["--var", "flintlock_user=nobody", "--format", "json"])
+            .current_dir(repo)
+            .env("PATH", path_with_fakes())
+            .env("FAKE_DM_DIR", s.join("dm"))
+            .env("FAKE_SYSTEMD_DIR", s.join("systemd"))
+            .env("FAKE_LOOP_DIR", s.join("loop"))
+            .env("FAKE_PKG_DIR", s.join("pkg"))
+            .env("FAKE_PROC_MODULES", self.root().join("proc/modules"))
+            .env("FAKE_CALLS", self.calls_file())
+            .env_remove("HOSTSCRIPT_DMSETUP")
+            .env_remove("HOSTSCRIPT_SYSTEMCTL")
+            .output()
+            .expect("run hostscript");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.root().join(path.trim_start_matches('/')))
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+}
+
+/// Every file and directory under `dir` with its mode and a hash of its content.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            let rel = path
+                .strip_prefix(dir)
+                .expect("prefix")
+                .display()
+                .to_string();
+            let mode = meta.permissions().mode();
+            if meta.is_dir() {
+                out.insert(rel, format!("dir {mode:o}"));
+                stack.push(path);
+            } else if meta.is_file() {
+                let hash: String = Sha256::digest(std::fs::read(&path).expect("read"))
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                out.insert(rel, format!("file {mode:o} {} {hash}", meta.len()));
+            } else {
+                out.insert(rel, format!("other {mode:o}"));
+            }
+        }
+    }
+    out
+}
+
+fn remediation<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["remediations"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("no remediation `{id}` in {doc}"))
+}
+
+fn changed_steps(doc: &serde_json::Value) -> Vec<String> {
+    doc["remediations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["steps"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["state"] != "ok")
+        .map(|s| format!("{} ({})", s["action"], s["state"]))
+        .collect()
+}
+
+#[test]
+fn a_dry_run_shows_every_change_and_leaves_the_root_byte_identical() {
+    let host = Staged::new();
+    let before = snapshot(host.root());
+    let out = host.remediate(&[&EVERY_HOST_REMEDIATION[..], &["--dry-run"]].concat());
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(snapshot(host.root()), before, "a dry run changed the root");
+    let doc = out.json();
+    assert_eq!(doc["dry_run"], true);
+    for id in EVERY_HOST_REMEDIATION {
+        assert_eq!(
+            remediation(&doc, id)["outcome"],
+            "would_change",
+            "{id}: {doc}"
+        );
+    }
+    // Only queries ran: nothing that changes state.
+    for call in host.take_calls() {
+        let read_only = call.starts_with("losetup --output NAME --noheadings --associated")
+            || call.starts_with("dmsetup table")
+            || call.starts_with("systemctl is-");
+        assert!(read_only, "a dry run ran `{call}`");
+    }
+    // The would-be commands and contents are shown, exactly.
+    let thinpool = remediation(&doc, "thinpool");
+    let details: Vec<String> = thinpool["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["detail"].as_str().map(str::to_string))
+        .collect();
+    let root = host.root().display().to_string();
+    assert!(
+        details.contains(&format!("losetup --find --show {root}{DEVMAPPER}/data")),
+        "{details:?}"
+    );
+    assert!(details.iter().any(|d| d.starts_with(&format!(
+        "dmsetup create {POOL} --table '0 209715200 thin-pool <loop device of {DEVMAPPER}/metadata> <loop device of {DEVMAPPER}/data> 128 32768 1 skip_block_zeroing'"
+    ))), "{details:?}");
+    let dropin = &remediation(&doc, "flintlockd-dropin")["steps"][0];
+    assert!(
+        dropin["detail"].as_str().unwrap_or_default().contains(
+            "+ExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --grpc-endpoint 0.0.0.0:9090 --parent-iface eno4 --insecure"
+        ),
+        "{dropin}"
+    );
+}
+
+#[test]
+fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
+    let host = Staged::new();
+    let out = host.remediate(&EVERY_HOST_REMEDIATION);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    for id in EVERY_HOST_REMEDIATION {
+        assert_eq!(remediation(&doc, id)["outcome"], "changed", "{id}: {doc}");
+    }
+    let changing: Vec<String> = host
+        .take_calls()
+        .into_iter()
+        .filter(|c| {
+            !(c.starts_with("losetup --output")
+                || c.starts_with("dmsetup table")
+                || c.starts_with("systemctl is-"))
+        })
+        .collect();
+    let expected = [
+        "apt-get update -q",
+        "apt-get install -y -q dmsetup bc thin-provisioning-tools lvm2 containerd",
+        "modprobe dm_thin_pool",
+        "modprobe macvlan",
+        "modprobe macvtap",
+        &format!("losetup --find --show ROOT{DEVMAPPER}/data"),
+        &format!("losetup --find --show ROOT{DEVMAPPER}/metadata"),
+        &format!(
+            "dmsetup create {POOL} --table 0 209715200 thin-pool /dev/loop1 /dev/loop0 128 32768 1 skip_block_zeroing"
+        ),
+        "systemctl daemon-reload",
+        "systemctl enable containerd-dev",
+        "systemctl start containerd-dev",
+        "systemctl daemon-reload",
+        "systemctl restart flintlockd",
+        "usermod --root ROOT --append --groups disk nobody",
+    ];
+    assert_eq!(changing, expected);
+
+    // The files, as the playbook's templates and provision.sh write them.
+    let config: toml::Table =
+        toml::from_str(&host.read("/etc/containerd/config-dev.toml")).expect("toml");
+    let dm = &config["plugins"]["io.containerd.snapshotter.v1.devmapper"];
+    assert_eq!(dm["pool_name"].as_str(), Some(POOL));
+    assert_eq!(dm["root_path"].as_str(), Some(DEVMAPPER));
+    assert_eq!(dm["base_image_size"].as_str(), Some("10GB"));
+    assert_eq!(
+        config["grpc"]["address"].as_str(),
+        Some("/run/containerd-dev/containerd.sock")
+    );
+    let unit = host.read("/etc/systemd/system/containerd-dev.service");
+    assert!(
+        unit.contains("\nExecStart=/usr/bin/containerd --config /etc/containerd/config-dev.toml\n"),
+        "{unit}"
+    );
+    assert_eq!(
+        host.read("/etc/systemd/system/flintlockd.service.d/containerd-dev.conf"),
+        "# Written by hostscript (remediation flintlockd-dropin): flintlockd on containerd-dev.\n[Unit]\nRequires=containerd-dev.service\nAfter=containerd-dev.service\n\n[Service]\nExecStart=\nExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --grpc-endpoint 0.0.0.0:9090 --parent-iface eno4 --insecure\n"
+    );
+    assert_eq!(
+        host.read("/etc/modules-load.d/hostscript.conf"),
+        "# Kernel modules hostscript remediations load at boot.\ndm_thin_pool\nmacvlan\nmacvtap\n"
+    );
+    assert_eq!(
+        host.read("/etc/udev/rules.d/65-hostscript-kvm.rules"),
+        "KERNEL==\"kvm\", GROUP=\"disk\", MODE=\"0660\"\n"
+    );
+    assert!(host.read("/etc/group").contains("disk:x:6:nobody\n"));
+    let data = std::fs::metadata(
+        host.root()
+            .join(DEVMAPPER.trim_start_matches('/'))
+            .join("data"),
+    )
+    .expect("data");
+    assert_eq!(data.len(), 100 << 30);
+    let log = host.read("/var/log/hostscript/changes.log");
+    assert!(log.contains("remediation=thinpool state=changed step=\"device-mapper table of flintlock-dev-thinpool\""), "{log}");
+
+    // Applied again: every step is ok, no command changes anything.
+    let again = host.remediate(&EVERY_HOST_REMEDIATION);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let doc = again.json();
+    assert_eq!(changed_steps(&doc), Vec::<String>::new(), "{doc}");
+    for id in EVERY_HOST_REMEDIATION {
+        assert_eq!(remediation(&doc, id)["outcome"], "ok", "{id}");
+    }
+    let changing: Vec<String> = host
+        .take_calls()
+        .into_iter()
+        .filter(|c| {
+            !(c.starts_with("losetup --output")
+                || c.starts_with("dmsetup table")
+                || c.starts_with("systemctl is-"))
+        })
+        .collect();
+    assert_eq!(changing, Vec::<String>::new());
+}
+
+#[test]
+fn after_a_reboot_the_files_stay_and_the_loop_devices_and_table_come_back() {
+    let host = Staged::new();
+    assert_eq!(host.remediate(&["thinpool"]).code, 0);
+    // A reboot: loop devices and device-mapper tables are gone; the sparse files remain.
+    std::fs::remove_file(host.state.path().join("loop/attached")).expect("detach");
+    for f in [
+        "dm/ls",
+        &format!("dm/table/{POOL}"),
+        &format!("dm/status/{POOL}"),
+    ] {
+        std::fs::remove_file(host.state.path().join(f)).expect("forget");
+    }
+    host.take_calls();
+    let out = host.remediate(&["thinpool"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let steps = changed_steps(&out.json());
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.contains("loop device") || s.contains("device-mapper table")),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn applying_needs_root_and_one_run_at_a_time() {
+    let host = Staged::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_hostscript"))
+        .args(["remediate", "packages", "--remediations"])
+        .arg(repo.join("remediations"))
+        .current_dir(repo)
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("applying changes needs root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another run holds the lock.
+    let lock_path = host.root().join("run/lock/hostscript.lock");
+    std::fs::create_dir_all(lock_path.parent().expect("parent")).expect("mkdir");
+    let file = std::fs::File::create(&lock_path).expect("lock file");
+    let _held =
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).expect("flock");
+    let out = host.remediate(&["packages"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("another remediation run holds"),
+        "{}",
+        out.stderr
+    );
+    // A dry run does not wait for the lock.
+    assert_eq!(host.remediate(&["packages", "--dry-run"]).code, 0);
+}
+
+#[test]
+fn a_failed_step_stops_its_remediation_and_the_ones_after_it() {
+    let host = Staged::new();
+    // dmsetup refuses, as it does without root.
+    std::fs::write(
+        host.state.path().join("dm/fail"),
+        "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\n",
+    )
+    .expect("fail");
+    let out = host.remediate(&["thinpool", "containerd-dev", "packages"]);
+    assert_eq!(out.code, 1);
+    let doc = out.json();
+    let thinpool = remediation(&doc, "thinpool");
+    assert_eq!(thinpool["outcome"], "failed");
+    assert!(
+        thinpool["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("dmsetup needs root"),
+        "{thinpool}"
+    );
+    let steps = thinpool["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.last().map(|s| s["state"].clone()),
+        Some("failed".into())
+    );
+    assert_eq!(
+        steps.iter().filter(|s| s["state"] == "changed").count(),
+        6,
+        "done before the failure"
+    );
+    assert_eq!(remediation(&doc, "containerd-dev")["outcome"], "skipped");
+    assert_eq!(
+        remediation(&doc, "packages")["outcome"],
+        "changed",
+        "runs first, unaffected"
+    );
+}
+
+#[test]
+fn a_write_killed_at_any_moment_leaves_the_old_or_the_new_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let scripts = dir.path().join("r");
+    std::fs::create_dir_all(&scripts).expect("mkdir");
+    // 16 MiB, so the write takes long enough to be interrupted.
+    std::fs::write(
+        scripts.join("big.rhai"),
+        "remediation(#{ id: \"big\", description: \"d\", run: || { let s = vars::fill; while s.len() < 16777216 { s += s; } fix::write_file(\"/etc/big.conf\", s); } });\n",
+    )
+    .expect("script");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    let old = "old contents\n".repeat(1000);
+    let start = |fill: &str| {
+        Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .args(["remediate", "big", "--remediations"])
+            .arg(&scripts)
+            .arg("--root")
+            .arg(&root)
+            .args(["--checks", "/nonexistent", "--var", &format!("fill={fill}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn")
+    };
+    // How long a whole run takes here, so the kills spread over all of it and a little past.
+    std::fs::write(root.join("etc/big.conf"), &old).expect("old");
+    let timer = std::time::Instant::now();
+    let status = start("xy").wait().expect("wait");
+    let whole = timer.elapsed();
+    assert!(status.success(), "the uninterrupted run failed");
+    let mut outcomes = BTreeMap::new();
+    for attempt in 0..30u32 {
+        std::fs::write(root.join("etc/big.conf"), &old).expect("old");
+        let fill = if attempt % 2 == 0 { "ab" } else { "cd" };
+        let mut child = start(fill);
+        std::thread::sleep(whole * attempt / 20);
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = std::fs::read(root.join("etc/big.conf")).expect("read");
+        let what = if now == old.as_bytes() {
+            "old"
+        } else if now.len() == 1 << 24
+            && now.starts_with(fill.as_bytes())
+            && now.ends_with(fill.as_bytes())
+        {
+            "new"
+        } else {
+            panic!("attempt {attempt}: a partial file of {} bytes", now.len());
+        };
+        *outcomes.entry(what).or_insert(0) += 1;
+    }
+    // A later write cleans up the temp files killed writers left behind.
+    std::fs::write(root.join("etc/big.conf"), &old).expect("old");
+    assert!(start("ef").wait().expect("wait").success());
+    let leftovers: Vec<String> = std::fs::read_dir(root.join("etc"))
+        .expect("etc")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("hostscript-tmp"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+    assert!(
+        outcomes.contains_key("old") && outcomes.contains_key("new"),
+        "kills landed on both sides: {outcomes:?}"
+    );
+}
+
+#[test]
+fn images_are_imported_into_a_real_containerd_from_an_offline_tar() {
+    assert!(
+        containerd_support::available(),
+        "containerd is not installed: run scripts/test.sh"
+    );
+    let containerd = Containerd::start(POOL);
+    let root = tempfile::tempdir().expect("root");
+    let reference = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77";
+    std::fs::create_dir_all(root.path().join("srv")).expect("srv");
+    write_oci_image(&root.path().join("srv/kernel.tar"), reference);
+    let wrong = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.78";
+    write_oci_image(&root.path().join("srv/wrong.tar"), wrong);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |tar: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .args(["remediate", "images", "--remediations"])
+            .arg(repo.join("remediations"))
+            .arg("--root")
+            .arg(root.path())
+            .args(["--format", "json", "--var"])
+            .arg(format!("containerd_socket={}", containerd.socket.display()))
+            .args(["--var", &format!("images=[\"{reference}\"]")])
+            .args([
+                "--var",
+                &format!("image_tars={{ \"{reference}\" = \"{tar}\" }}"),
+            ])
+            .args(extra)
+            .current_dir(repo)
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let listed = || containerd.ctr("flintlock", &["images", "list", "--quiet"]);
+
+    let (code, doc, stderr) = run("/srv/kernel.tar", &["--dry-run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(remediation(&doc, "images")["outcome"], "would_change");
+    assert!(!listed().contains(reference), "a dry run imported");
+
+    // A tar that holds another tag fails, naming what it holds.
+    let (code, doc, _) = run("/srv/wrong.tar", &[]);
+    assert_eq!(code, Some(1));
+    let error = remediation(&doc, "images")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("is still not in namespace flintlock") && error.contains(wrong),
+        "{error}"
+    );
+
+    let (code, doc, stderr) = run("/srv/kernel.tar", &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{doc}");
+    assert_eq!(remediation(&doc, "images")["outcome"], "changed");
+    assert!(listed().lines().any(|l| l == reference), "{}", listed());
+    let (code, doc, _) = run("/srv/kernel.tar", &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(remediation(&doc, "images")["outcome"], "ok");
+}
