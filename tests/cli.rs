@@ -240,9 +240,13 @@ fn lint_reports_every_problem_as_file_line_col() {
 
 #[test]
 fn shipped_checks_lint_clean_and_each_file_says_what_it_is_for() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo.join("checks");
+    // Together, so every remediation a check names must exist.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
-        .args(["lint", root.to_str().expect("utf-8 path")])
+        .arg("lint")
+        .arg(&root)
+        .arg(repo.join("remediations"))
         .output()
         .expect("run lint");
     assert!(
@@ -251,7 +255,15 @@ fn shipped_checks_lint_clean_and_each_file_says_what_it_is_for() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for entry in std::fs::read_dir(&root).expect("checks/") {
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("7 remediations, 0 problems"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = std::fs::read_dir(&root)
+        .expect("checks/")
+        .chain(std::fs::read_dir(repo.join("remediations")).expect("remediations/"));
+    for entry in files {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "rhai") {
             let text = std::fs::read_to_string(&path).expect("read");
@@ -283,4 +295,31 @@ fn a_reader_that_goes_away_gets_no_error_message() {
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("wait");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn lint_of_checks_with_remediations_flags_unknown_remediation_ids() {
+    let t = Test::new()
+        .file(
+            "c/a.rhai",
+            "check(#{ id: \"a\", description: \"a\", remediation: \"nope\", run: || pass(\"\") });\n",
+        )
+        .file(
+            "r/fix.rhai",
+            "remediation(#{ id: \"real\", description: \"r\", after: [\"missing\"], run: || {} });\n",
+        );
+    let out = t.run(&["lint", "c", "r"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("c/a.rhai:1: check `a` names unknown remediation `nope`"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("r/fix.rhai:1: remediation `real` runs after unknown remediation `missing`"),
+        "{}",
+        out.stdout
+    );
 }

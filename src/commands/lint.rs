@@ -44,15 +44,50 @@ pub fn execute(args: LintArgs) -> Result<u8> {
             }
         }
     }
+    // Linted together, checks must name remediations that exist, and `after` lists too.
+    let remediation_ids: HashSet<&str> = session
+        .loaded
+        .remediations
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    if !remediation_ids.is_empty() {
+        for check in &session.loaded.checks {
+            if let Some(fix) = &check.remediation
+                && !remediation_ids.contains(fix.as_str())
+            {
+                problems.push(format!(
+                    "{}:{}: check `{}` names unknown remediation `{fix}`",
+                    check.file().display(),
+                    check.line,
+                    check.id
+                ));
+            }
+        }
+    }
+    for remediation in &session.loaded.remediations {
+        for after in &remediation.after {
+            if !remediation_ids.contains(after.as_str()) {
+                problems.push(format!(
+                    "{}:{}: remediation `{}` runs after unknown remediation `{after}`",
+                    remediation.file().display(),
+                    remediation.line,
+                    remediation.id
+                ));
+            }
+        }
+    }
     for problem in &problems {
         println!("{problem}");
     }
     let files = session.discovered.files.len();
     let checks = session.loaded.checks.len();
+    let remediations = session.loaded.remediations.len();
     eprintln!(
-        "hostscript lint: {files} script{}, {checks} check{}, {} problem{}",
+        "hostscript lint: {files} script{}, {checks} check{}, {remediations} remediation{}, {} problem{}",
         plural(files),
         plural(checks),
+        plural(remediations),
         problems.len(),
         plural(problems.len())
     );
