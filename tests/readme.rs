@@ -12,10 +12,15 @@ fn the_readme_example_runs_as_documented() {
         .skip(1)
         .map(|b| b.split("```").next().unwrap_or_default())
         .collect();
+    let example = blocks
+        .iter()
+        .position(|b| b.contains("import \"lib/refs\""))
+        .expect("README has the check example");
     assert!(
-        blocks.len() >= 2,
+        blocks.len() > example + 1,
         "README has the example and its lib module"
     );
+    let blocks = &blocks[example..];
     let vars = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/checks/vars.toml"))
         .expect("vars");
     let t = Test::new()
@@ -47,4 +52,37 @@ fn the_readme_example_runs_as_documented() {
     );
     let lint = t.run(&["lint", "checks"]);
     assert_eq!(lint.code, 0, "{}", lint.stdout);
+}
+
+#[test]
+fn the_readme_remediation_example_loads_and_dry_runs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let example = readme
+        .split("```rhai\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .find(|b| b.contains("remediation(#{"))
+        .expect("README has a remediation example")
+        .to_string();
+    let t = Test::new().file("r/kernel_modules.rhai", &example);
+    let root = t.path("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let out = t.run_with_env(
+        &[
+            "remediate",
+            "kernel-modules",
+            "--remediations",
+            "r",
+            "--root",
+            root.to_str().expect("utf-8"),
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[("PATH", &crate::support::path_with_fakes())],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["remediations"][0]["outcome"], "would_change", "{doc}");
 }
