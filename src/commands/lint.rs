@@ -82,12 +82,14 @@ pub fn execute(args: LintArgs) -> Result<u8> {
     }
     let files = session.discovered.files.len();
     let checks = session.loaded.checks.len();
-    let remediations = session.loaded.remediations.len();
+    let remediations = match session.loaded.remediations.len() {
+        0 => String::new(),
+        n => format!(", {n} remediation{}", plural(n)),
+    };
     eprintln!(
-        "hostscript lint: {files} script{}, {checks} check{}, {remediations} remediation{}, {} problem{}",
+        "hostscript lint: {files} script{}, {checks} check{}{remediations}, {} problem{}",
         plural(files),
         plural(checks),
-        plural(remediations),
         problems.len(),
         plural(problems.len())
     );
