@@ -80,18 +80,8 @@ pub struct RemediateArgs {
     #[arg(long = "checks", value_name = "DIR", default_value = "checks")]
     pub checks_dir: PathBuf,
 
-    /// Read vars from FILE (TOML), over the vars.toml files
-    #[arg(
-        long = "vars",
-        value_name = "FILE",
-        env = "HOSTSCRIPT_VARS",
-        help_heading = "Vars"
-    )]
-    pub vars_files: Vec<PathBuf>,
-
-    /// Set one var, over every vars file (VALUE parses as TOML, else as a string)
-    #[arg(long = "var", value_name = "KEY=VALUE", help_heading = "Vars")]
-    pub var: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarsArgs,
 
     #[command(flatten)]
     pub change: ChangeArgs,
@@ -105,6 +95,23 @@ pub struct RemediateArgs {
     pub color: Color,
 }
 
+/// Vars over the vars.toml files of the script directories.
+#[derive(Debug, Args, Clone)]
+pub struct VarsArgs {
+    /// Read vars from FILE (TOML), over the vars.toml files (repeatable, later wins)
+    #[arg(
+        long = "vars",
+        value_name = "FILE",
+        env = "HOSTSCRIPT_VARS",
+        help_heading = "Vars"
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Set one var, over every vars file (VALUE parses as TOML, else as a string)
+    #[arg(long = "var", value_name = "KEY=VALUE", help_heading = "Vars")]
+    pub flags: Vec<String>,
+}
+
 /// Where checks come from and which of them to use.
 #[derive(Debug, Args, Clone)]
 pub struct SelectionArgs {
@@ -112,18 +119,8 @@ pub struct SelectionArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Read vars from FILE (TOML), over the vars.toml of each checks directory
-    #[arg(
-        long = "vars",
-        value_name = "FILE",
-        env = "HOSTSCRIPT_VARS",
-        help_heading = "Vars"
-    )]
-    pub vars_files: Vec<PathBuf>,
-
-    /// Set one var, over every vars file (VALUE parses as TOML, else as a string)
-    #[arg(long = "var", value_name = "KEY=VALUE", help_heading = "Vars")]
-    pub var: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarsArgs,
 
     /// Select checks that carry TAG (repeatable; any tag matches)
     #[arg(long, value_name = "TAG", help_heading = "Selection")]
@@ -196,13 +193,8 @@ pub struct LintArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Read vars from FILE (TOML) so that generated checks expand as they would in a run
-    #[arg(long = "vars", value_name = "FILE")]
-    pub vars_files: Vec<PathBuf>,
-
-    /// Set one var (VALUE parses as TOML, else as a string)
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub var: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

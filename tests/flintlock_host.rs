@@ -12,6 +12,7 @@ use std::process::Command;
 
 use crate::containerd_support::{self, Containerd};
 use crate::grpc_server::{self, FlintlockOptions, Reflection, Server, Transport};
+use crate::netns::TestNetns;
 use crate::support::{Output, path_with_fakes};
 
 const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";
@@ -27,59 +28,9 @@ const FULL_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 1638400/1638400 
 const NINETY_PERCENT_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 1474560/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
 const NOT_ROOT_DMSETUP: &str = "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\nIncompatible libdevmapper 1.02.185 (2022-05-18) and kernel driver (unknown version).\nCommand failed.\n";
 
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let name = format!("hs-e2e-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        Netns { name }
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut full = vec!["-n", self.name.as_str()];
-        full.extend_from_slice(args);
-        ip(&full);
-    }
-
-    /// A TCP listener bound inside the namespace (a socket belongs to the namespace of the
-    /// thread that creates it).
-    fn bind(&self, address: &str) -> std::net::TcpListener {
-        let path = format!("/run/netns/{}", self.name);
-        let address = address.to_string();
-        std::thread::spawn(move || {
-            let netns = std::fs::File::open(&path).expect("open netns");
-            nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            std::net::TcpListener::bind(&address).expect("bind in netns")
-        })
-        .join()
-        .expect("bind thread")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The files of the simulated host: fake dmsetup and systemd state, configs and vars.
 struct Host {
-    netns: Netns,
+    netns: TestNetns,
     containerd: Containerd,
     flintlock: Option<Server>,
     port: u16,
@@ -92,7 +43,7 @@ impl Host {
             containerd_support::available(),
             "containerd is not installed: run scripts/test.sh, which installs it"
         );
-        let netns = Netns::new();
+        let netns = TestNetns::new("e2e");
         netns.ip(&["link", "set", "lo", "up"]);
         netns.ip(&[
             "link",
@@ -267,12 +218,7 @@ containerd_config = "{config}"
             .env_remove("HOSTSCRIPT_SYSTEMCTL")
             .output()
             .expect("run hostscript in the netns");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed: std::time::Duration::ZERO,
-        }
+        Output::from_process(out)
     }
 }
 

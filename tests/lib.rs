@@ -11,6 +11,7 @@ mod grpc_server;
 mod hostile;
 mod link;
 mod model;
+mod netns;
 mod primitives;
 mod procfs;
 mod readme;

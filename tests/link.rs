@@ -2,60 +2,10 @@
 //! bridge with a port, a macvtap on a veth and a tap, compared field by field with what
 //! `ip -j` reports in the same test, before and after flipping a link down.
 
-use std::process::Command;
-
 use serde_json::Value;
 
+use crate::netns::TestNetns;
 use crate::support::Test;
-
-/// A network namespace that is deleted when dropped.
-struct TestNetns {
-    name: String,
-}
-
-impl TestNetns {
-    fn new(tag: &str) -> TestNetns {
-        let name = format!("hs-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        TestNetns { name }
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut full = vec!["-n", self.name.as_str()];
-        full.extend_from_slice(args);
-        ip(&full);
-    }
-
-    fn ip_json(&self, args: &[&str]) -> Vec<Value> {
-        let mut full = vec!["-n", self.name.as_str(), "-j"];
-        full.extend_from_slice(args);
-        let out = Command::new("ip").args(&full).output().expect("ip");
-        assert!(
-            out.status.success(),
-            "ip {full:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("ip -j output")
-    }
-}
-
-impl Drop for TestNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn build_topology(ns: &TestNetns) {
     ns.ip(&[

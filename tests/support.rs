@@ -17,6 +17,16 @@ pub struct Output {
 }
 
 impl Output {
+    /// The output of a process a test ran itself.
+    pub fn from_process(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// The JSON document of `--format json`.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
@@ -91,10 +101,8 @@ impl Test {
             .output()
             .expect("run hostscript");
         Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: started.elapsed(),
+            ..Output::from_process(out)
         }
     }
 }

@@ -12,8 +12,8 @@ use crate::error::{Result, exit_code};
 pub fn execute(args: LintArgs) -> Result<u8> {
     let session = Session::start(SessionOptions {
         paths: &args.paths,
-        vars_files: &args.vars_files,
-        var_flags: &args.var,
+        vars_files: &args.vars.files,
+        var_flags: &args.vars.flags,
         jobs: None,
         load_budget: Duration::from_secs(10),
         target: None,

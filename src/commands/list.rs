@@ -28,8 +28,8 @@ pub fn execute(args: ListArgs) -> Result<u8> {
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
     let session = Session::start(SessionOptions {
         paths: &args.selection.paths,
-        vars_files: &args.selection.vars_files,
-        var_flags: &args.selection.var,
+        vars_files: &args.selection.vars.files,
+        var_flags: &args.selection.vars.flags,
         jobs: None,
         load_budget: Duration::from_secs(10),
         target: None,

@@ -20,7 +20,7 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
     } else {
         Vec::new()
     };
-    let session = start(&args.change, &base, &args.vars_files, &args.var)?;
+    let session = start(&args.change, &base, &args.vars.files, &args.vars.flags)?;
     if args.list {
         return list(&session, args.format);
     }

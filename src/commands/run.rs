@@ -44,8 +44,8 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         .map(|t| t.host.clone());
     let session = Session::start(SessionOptions {
         paths: &args.selection.paths,
-        vars_files: &args.selection.vars_files,
-        var_flags: &args.selection.var,
+        vars_files: &args.selection.vars.files,
+        var_flags: &args.selection.vars.flags,
         jobs: args.jobs,
         load_budget: timeout,
         target: target.as_ref(),
@@ -142,8 +142,8 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     let remediation_session = remediate::start(
         &args.change,
         &session.discovered.dirs,
-        &args.selection.vars_files,
-        &args.selection.var,
+        &args.selection.vars.files,
+        &args.selection.vars.flags,
     )?;
     let fix_out: &mut dyn Write = if args.format == Format::Json {
         &mut buffer

@@ -66,6 +66,10 @@ pub enum GrpcError {
         "{target}: connection closed before the server's HTTP/2 preface (a TLS server spoken to in plaintext? set `tls`)"
     )]
     NoPreface { target: String },
+    #[error(
+        "{target}: connection closed before the server answered (a TLS server spoken to in plaintext? set `tls`)"
+    )]
+    Closed { target: String },
     #[error("{target} {method}: deadline exceeded after {}", crate::budget::human_duration(*after))]
     Deadline {
         target: String,
@@ -492,6 +496,13 @@ fn classify(status: Status, target: &Target, method: &str, timeout: Duration) ->
         return GrpcError::Connect {
             target: target_text,
             message: texts.join(": "),
+        };
+    }
+    // hyper cancels a queued request when the connection dies under it: with a TLS server
+    // spoken to in plaintext, that can win the race with the preface error above.
+    if status.code() == Code::Cancelled && status.message().contains("operation was canceled") {
+        return GrpcError::Closed {
+            target: target_text,
         };
     }
     // tonic's own timeout layer races ours and reports the same event as `Cancelled`.
