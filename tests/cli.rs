@@ -323,3 +323,85 @@ fn lint_of_checks_with_remediations_flags_unknown_remediation_ids() {
         out.stdout
     );
 }
+
+#[test]
+fn run_fix_remediates_what_failed_checks_name_and_shows_before_and_after() {
+    let t = Test::new()
+        .file(
+            "c/a.rhai",
+            "check(#{ id: \"demo.file\", description: \"d\", remediation: \"demo\", run: || if fs::exists(vars::root + \"/etc/demo.conf\") { pass(\"present\") } else { fail(\"missing\") } });\n\
+             check(#{ id: \"demo.other\", description: \"d\", remediation: \"never\", run: || pass(\"fine\") });\n",
+        )
+        .file(
+            "r/demo.rhai",
+            "remediation(#{ id: \"demo\", description: \"write the demo file\", touches: [\"/etc/demo.conf\"], run: || { fix::write_file(\"/etc/demo.conf\", \"x = 1\\n\"); } });\n\
+             remediation(#{ id: \"never\", description: \"must not run\", run: || { throw \"ran\"; } });\n",
+        );
+    let root = t.path("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let root_text = root.to_str().expect("utf-8");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            "c",
+            "--fix",
+            "--remediations",
+            "r",
+            "--root",
+            root_text,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(["--var".to_string(), format!("root={root_text}")]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        t.run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let dry = run(&["--dry-run", "--color", "never"]);
+    assert_eq!(dry.code, 1, "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("Would remediate one: demo"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("+x = 1"), "{}", dry.stdout);
+    assert!(!root.join("etc/demo.conf").exists());
+    let fixed = run(&["--color", "never"]);
+    assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert!(
+        fixed
+            .stdout
+            .contains("Before → after:\n  demo.file: fail → pass\n"),
+        "{}",
+        fixed.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/demo.conf")).expect("written"),
+        "x = 1\n"
+    );
+    let again = run(&["--format", "json"]);
+    let doc = again.json();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(
+        doc["note"],
+        "nothing to fix: no failed check names a remediation"
+    );
+
+    let list = t.run(&["remediate", "--list", "--remediations", "r"]);
+    assert_eq!(list.code, 0);
+    assert!(
+        list.stdout
+            .contains("demo   write the demo file  [touches: /etc/demo.conf]"),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(
+        t.run(&["run", "c", "--dry-run"]).code,
+        2,
+        "--dry-run needs --fix"
+    );
+}

@@ -361,6 +361,36 @@ fn applying_needs_root_and_one_run_at_a_time() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A dry run needs no root.
+    std::fs::set_permissions(host.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_hostscript"))
+        .args([
+            "remediate",
+            "kernel-modules",
+            "--dry-run",
+            "--format",
+            "json",
+            "--remediations",
+        ])
+        .arg(repo.join("remediations"))
+        .arg("--root")
+        .arg(host.root())
+        .current_dir(repo)
+        .output()
+        .expect("setpriv");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        remediation(&doc, "kernel-modules")["outcome"],
+        "would_change"
+    );
     // Another run holds the lock.
     let lock_path = host.root().join("run/lock/hostscript.lock");
     std::fs::create_dir_all(lock_path.parent().expect("parent")).expect("mkdir");
