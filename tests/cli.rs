@@ -405,3 +405,56 @@ fn run_fix_remediates_what_failed_checks_name_and_shows_before_and_after() {
         "--dry-run needs --fix"
     );
 }
+
+#[test]
+fn a_hostile_or_broken_remediation_fails_alone_within_its_budget() {
+    let t = Test::new()
+        .file(
+            "r/loop.rhai",
+            "remediation(#{ id: \"spin\", description: \"loops\", run: || { loop {} } });\n",
+        )
+        .file("r/broken.rhai", "remediation(#{ id: \"broken\", \n")
+        .file(
+            "r/fine.rhai",
+            "remediation(#{ id: \"fine\", description: \"writes\", run: || { fix::write_file(\"/etc/ok\", \"ok\\n\"); } });\n",
+        );
+    let root = t.path("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let started = std::time::Instant::now();
+    let out = t.run(&[
+        "remediate",
+        "spin",
+        "fine",
+        "--remediations",
+        "r",
+        "--root",
+        root.to_str().expect("utf-8"),
+        "--remediation-timeout",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("r/broken.rhai:"), "{}", out.stderr);
+    let doc = out.json();
+    let by_id = |id: &str| {
+        doc["remediations"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["id"] == id).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(by_id("spin")["outcome"], "failed");
+    assert!(
+        by_id("spin")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out after 1 s"),
+        "{doc}"
+    );
+    assert_eq!(by_id("fine")["outcome"], "changed");
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/ok")).expect("ok"),
+        "ok\n"
+    );
+}
