@@ -42,6 +42,17 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         .as_ref()
         .filter(|t| !t.is_local())
         .map(|t| t.host.clone());
+    if args.fix
+        && let Some(host) = &remote_host
+    {
+        // Remediations change the machine they run on, which is not the one looked at.
+        return Err(Error::Flag {
+            flag: "--fix",
+            message: format!(
+                "remediates this host only, but --target names {host}; run hostscript on {host}"
+            ),
+        });
+    }
     let session = Session::start(SessionOptions {
         paths: &args.selection.paths,
         vars_files: &args.selection.vars.files,
