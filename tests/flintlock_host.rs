@@ -19,7 +19,7 @@ const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";
 const KERNEL_IMAGE: &str = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77";
 const OTHER_KERNEL_TAG: &str = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.78";
 const POOL: &str = "flintlock-dev-thinpool";
-const UPLINK: &str = "hs-uplink";
+pub(crate) const UPLINK: &str = "hs-uplink";
 const UPLINK_ADDRESS: &str = "10.77.0.1";
 
 /// dmsetup's real output for a healthy devpool (FLINTLOCK_FACTS.md §5.1), and variants.
@@ -29,16 +29,16 @@ const NINETY_PERCENT_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 147456
 const NOT_ROOT_DMSETUP: &str = "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\nIncompatible libdevmapper 1.02.185 (2022-05-18) and kernel driver (unknown version).\nCommand failed.\n";
 
 /// The files of the simulated host: fake dmsetup and systemd state, configs and vars.
-struct Host {
-    netns: TestNetns,
-    containerd: Containerd,
+pub(crate) struct Host {
+    pub(crate) netns: TestNetns,
+    pub(crate) containerd: Containerd,
     flintlock: Option<Server>,
-    port: u16,
+    pub(crate) port: u16,
     files: tempfile::TempDir,
 }
 
 impl Host {
-    fn start() -> Host {
+    pub(crate) fn start() -> Host {
         assert!(
             containerd_support::available(),
             "containerd is not installed: run scripts/test.sh, which installs it"
@@ -108,7 +108,7 @@ impl Host {
         host
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.files.path().join(rel)
     }
 
@@ -190,7 +190,7 @@ containerd_config = "{config}"
     }
 
     /// `hostscript run checks/` inside the namespace, with the fakes first on PATH.
-    fn run(&self, extra: &[&str]) -> Output {
+    pub(crate) fn run(&self, extra: &[&str]) -> Output {
         self.run_as(&[], extra)
     }
 
