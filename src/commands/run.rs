@@ -104,7 +104,14 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         return Ok(exit_for(&summary));
     }
 
-    // --fix: before, remediation, after. JSON gathers the three into one document.
+    // --fix: before, remediation, after. JSON gathers the three into one document. The
+    // remediations load first, so a bad remediation directory stops the run before any report.
+    let remediation_session = remediate::start(
+        &args.change,
+        &session.discovered.dirs,
+        &args.selection.vars.files,
+        &args.selection.vars.flags,
+    )?;
     let mut buffer: Vec<u8> = Vec::new();
     let mut stdout = std::io::stdout().lock();
     let before_out: &mut dyn Write = if args.format == Format::Json {
@@ -150,12 +157,6 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         )
         .map_err(Error::Output)?;
     }
-    let remediation_session = remediate::start(
-        &args.change,
-        &session.discovered.dirs,
-        &args.selection.vars.files,
-        &args.selection.vars.flags,
-    )?;
     let fix_out: &mut dyn Write = if args.format == Format::Json {
         &mut buffer
     } else {
