@@ -203,6 +203,8 @@ pub enum Format {
     Human,
     /// One JSON document on stdout, for machines
     Json,
+    /// Prometheus text format, for node_exporter's textfile collector (run only)
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -458,3 +458,55 @@ fn a_hostile_or_broken_remediation_fails_alone_within_its_budget() {
         "ok\n"
     );
 }
+
+#[test]
+fn prometheus_format_gives_a_series_per_check_and_status_for_the_textfile_collector() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &[
+            check("kvm.device", r#"pass("ok")"#),
+            check("thinpool.present", r#"fail("missing")"#),
+        ]
+        .concat(),
+    );
+    let out = t.run(&["run", "c", "--format", "prometheus"]);
+    assert_eq!(out.code, 1, "the exit code does not depend on the format");
+    let host = nix::unistd::gethostname()
+        .expect("hostname")
+        .to_string_lossy()
+        .into_owned();
+    for line in [
+        format!(
+            "hostscript_check_status{{host=\"{host}\",id=\"kvm.device\",required=\"true\",status=\"pass\"}} 1"
+        ),
+        format!(
+            "hostscript_check_status{{host=\"{host}\",id=\"kvm.device\",required=\"true\",status=\"fail\"}} 0"
+        ),
+        format!(
+            "hostscript_check_status{{host=\"{host}\",id=\"thinpool.present\",required=\"true\",status=\"fail\"}} 1"
+        ),
+        format!("hostscript_checks{{host=\"{host}\",status=\"fail\"}} 1"),
+        format!("hostscript_ready{{host=\"{host}\"}} 0"),
+        "# TYPE hostscript_check_status gauge".to_string(),
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "missing `{line}` in:\n{}",
+            out.stdout
+        );
+    }
+    // Every sample line is `name{labels} number`.
+    for line in out.stdout.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect("a value");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(
+            series.starts_with("hostscript_") && series.ends_with('}'),
+            "{line}"
+        );
+    }
+    assert_eq!(t.run(&["list", "c", "--format", "prometheus"]).code, 2);
+    assert_eq!(
+        t.run(&["run", "c", "--fix", "--format", "prometheus"]).code,
+        2
+    );
+}

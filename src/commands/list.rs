@@ -25,6 +25,12 @@ struct Listed<'a> {
 }
 
 pub fn execute(args: ListArgs) -> Result<u8> {
+    if args.format == Format::Prometheus {
+        return Err(Error::Flag {
+            flag: "--format",
+            message: "prometheus is for `run`; use human or json".into(),
+        });
+    }
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
     let session = Session::start(SessionOptions {
         paths: &args.selection.paths,
@@ -66,7 +72,7 @@ pub fn execute(args: ListArgs) -> Result<u8> {
             serde_json::to_writer_pretty(&mut out, &listed).map_err(|e| Error::Output(e.into()))?;
             writeln!(out).map_err(Error::Output)?;
         }
-        Format::Human => {
+        Format::Human | Format::Prometheus => {
             let width = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
             writeln!(out, "{:<width$}  {:<8}  DESCRIPTION", "ID", "REQUIRED")
                 .map_err(Error::Output)?;

@@ -15,6 +15,12 @@ use crate::remediator::{self, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
+    if args.format == Format::Prometheus {
+        return Err(Error::Flag {
+            flag: "--format",
+            message: "prometheus is for `run`; use human or json".into(),
+        });
+    }
     let base: Vec<PathBuf> = if args.checks_dir.is_dir() {
         vec![args.checks_dir.clone()]
     } else {
@@ -104,7 +110,7 @@ fn list(session: &Session, format: Format) -> Result<u8> {
                 .map_err(std::io::Error::other)
                 .and_then(|()| writeln!(out))
         }
-        Format::Human => {
+        Format::Human | Format::Prometheus => {
             let width = remediations
                 .iter()
                 .map(|r| r.id.len())
@@ -231,7 +237,7 @@ pub fn apply(
             {
                 log_errors.push(e);
             }
-            if format == Format::Human
+            if format != Format::Json
                 && write_error.is_none()
                 && let Err(e) = report::human_result(out, color, result)
             {
@@ -246,7 +252,7 @@ pub fn apply(
         return Err(Error::Output(e));
     }
     match format {
-        Format::Human => report::human_summary(out, &results, &info),
+        Format::Human | Format::Prometheus => report::human_summary(out, &results, &info),
         Format::Json => report::json(out, &results, &info),
     }
     .map_err(Error::Output)?;

@@ -42,6 +42,12 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         .as_ref()
         .filter(|t| !t.is_local())
         .map(|t| t.host.clone());
+    if args.fix && args.format == Format::Prometheus {
+        return Err(Error::Flag {
+            flag: "--fix",
+            message: "reports before and after, which the prometheus format cannot carry; use human or json".into(),
+        });
+    }
     if args.fix
         && let Some(host) = &remote_host
     {
@@ -82,7 +88,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         remote_host,
     };
     let color = report::human::use_color(args.color);
-    if args.format == Format::Json {
+    if args.format != Format::Human {
         for failure in &session.loaded.failures {
             eprintln!("hostscript: {}", failure.diagnostic);
         }
@@ -137,7 +143,9 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             "nothing to fix automatically: no failed check names a remediation"
         };
         match args.format {
-            Format::Human => writeln!(stdout, "\n{message}").map_err(Error::Output)?,
+            Format::Human | Format::Prometheus => {
+                writeln!(stdout, "\n{message}").map_err(Error::Output)?
+            }
             Format::Json => write_fix_document(&mut stdout, before_doc, None, None, message)?,
         }
         session.runtime.shutdown_background();
@@ -174,7 +182,9 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     if args.change.dry_run {
         let message = "dry run: nothing changed, so the checks were not run again";
         match args.format {
-            Format::Human => writeln!(stdout, "{message}").map_err(Error::Output)?,
+            Format::Human | Format::Prometheus => {
+                writeln!(stdout, "{message}").map_err(Error::Output)?
+            }
             Format::Json => write_fix_document(&mut stdout, before_doc, fix_doc, None, message)?,
         }
         session.runtime.shutdown_background();
@@ -205,7 +215,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     let after_doc = take_json(&mut buffer, args.format)?;
     let changes = before_after(&results, &after_results);
     match args.format {
-        Format::Human => {
+        Format::Human | Format::Prometheus => {
             writeln!(stdout, "\nBefore → after:").map_err(Error::Output)?;
             if changes.is_empty() {
                 writeln!(stdout, "  no check changed status").map_err(Error::Output)?;
@@ -253,6 +263,7 @@ fn run_and_report(
     let mut reporter: Box<dyn Reporter + '_> = match format {
         Format::Human => Box::new(report::human::Human::new(out, color, &items)),
         Format::Json => Box::new(report::json::Json::new(out)),
+        Format::Prometheus => Box::new(report::prometheus::Prometheus::new(out)),
     };
     let mut results: Vec<Option<CheckResult>> = vec![None; items.len()];
     let mut sequencer = Sequencer::new(items.len());

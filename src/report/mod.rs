@@ -4,6 +4,7 @@
 
 pub mod human;
 pub mod json;
+pub mod prometheus;
 pub mod remediation;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,122 @@
+//! The Prometheus reporter: the run in the text exposition format, for node_exporter's textfile
+//! collector (`hostscript run checks/ -f prometheus > DIR/hostscript.prom.$$ && mv ...`), so a
+//! fleet dashboard can alert per check id. One sample per check per status (1 for the current
+//! status, 0 for the others, so a recovered check's old status series drops to 0 rather than
+//! going stale), plus durations and run-level gauges.
+
+use std::io::{self, Write};
+
+use crate::outcome::{CheckResult, Status};
+use crate::report::{Item, Reporter, Summary};
+
+struct Record {
+    id: String,
+    required: bool,
+    status: Status,
+    seconds: f64,
+}
+
+pub struct Prometheus<W: Write> {
+    out: W,
+    records: Vec<Record>,
+}
+
+impl<W: Write> Prometheus<W> {
+    pub fn new(out: W) -> Self {
+        Prometheus {
+            out,
+            records: Vec::new(),
+        }
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the text format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl<W: Write> Reporter for Prometheus<W> {
+    fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()> {
+        self.records.push(Record {
+            id: item.id.clone(),
+            required: item.required,
+            status: result.status,
+            seconds: result.duration.as_secs_f64(),
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        let host = label(&summary.host);
+        let mut text = String::new();
+        text.push_str(
+            "# HELP hostscript_check_status 1 for the check's current status, 0 for the others.\n",
+        );
+        text.push_str("# TYPE hostscript_check_status gauge\n");
+        for r in &self.records {
+            for status in Status::ALL {
+                text.push_str(&format!(
+                    "hostscript_check_status{{host=\"{host}\",id=\"{}\",required=\"{}\",status=\"{}\"}} {}\n",
+                    label(&r.id),
+                    r.required,
+                    status.as_str(),
+                    u8::from(r.status == status)
+                ));
+            }
+        }
+        text.push_str("# HELP hostscript_check_duration_seconds How long the check ran.\n");
+        text.push_str("# TYPE hostscript_check_duration_seconds gauge\n");
+        for r in &self.records {
+            text.push_str(&format!(
+                "hostscript_check_duration_seconds{{host=\"{host}\",id=\"{}\"}} {}\n",
+                label(&r.id),
+                r.seconds
+            ));
+        }
+        text.push_str("# HELP hostscript_checks Checks per status in this run.\n");
+        text.push_str("# TYPE hostscript_checks gauge\n");
+        for (status, n) in &summary.counts {
+            text.push_str(&format!(
+                "hostscript_checks{{host=\"{host}\",status=\"{}\"}} {n}\n",
+                status.as_str()
+            ));
+        }
+        text.push_str("# HELP hostscript_ready 1 when every required check passed.\n");
+        text.push_str("# TYPE hostscript_ready gauge\n");
+        text.push_str(&format!(
+            "hostscript_ready{{host=\"{host}\"}} {}\n",
+            u8::from(summary.ok())
+        ));
+        text.push_str("# HELP hostscript_run_duration_seconds How long the whole run took.\n");
+        text.push_str("# TYPE hostscript_run_duration_seconds gauge\n");
+        text.push_str(&format!(
+            "hostscript_run_duration_seconds{{host=\"{host}\"}} {}\n",
+            summary.duration.as_secs_f64()
+        ));
+        text.push_str(
+            "# HELP hostscript_run_timestamp_seconds When the run finished (Unix time).\n",
+        );
+        text.push_str("# TYPE hostscript_run_timestamp_seconds gauge\n");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        text.push_str(&format!(
+            "hostscript_run_timestamp_seconds{{host=\"{host}\"}} {now}\n"
+        ));
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
