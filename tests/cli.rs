@@ -510,3 +510,37 @@ fn prometheus_format_gives_a_series_per_check_and_status_for_the_textfile_collec
         2
     );
 }
+
+#[test]
+fn a_template_naming_an_unknown_var_fails_at_its_file_and_line() {
+    let t = Test::new()
+        .file(
+            "r/t.rhai",
+            "remediation(#{ id: \"t\", description: \"d\", run: || { fix::template(\"unit.conf\", \"/etc/unit.conf\"); } });\n",
+        )
+        .file("r/templates/unit.conf", "[Service]\nExecStart={{ binary }} --flag {{ nope }}\n")
+        .file("r/vars.toml", "binary = \"/usr/bin/x\"\n");
+    let root = t.path("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let out = t.run(&[
+        "remediate",
+        "t",
+        "--remediations",
+        "r",
+        "--root",
+        root.to_str().expect("utf-8"),
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let error = out.json()["remediations"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("templates/unit.conf:2: undefined value"),
+        "{error}"
+    );
+    assert!(!root.join("etc/unit.conf").exists());
+}
