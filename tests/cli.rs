@@ -539,7 +539,7 @@ fn a_template_naming_an_unknown_var_fails_at_its_file_and_line() {
         .unwrap_or_default()
         .to_string();
     assert!(
-        error.contains("templates/unit.conf:2: undefined value"),
+        error.ends_with("r/templates/unit.conf:2: `nope` is undefined"),
         "{error}"
     );
     assert!(!root.join("etc/unit.conf").exists());
