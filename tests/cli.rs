@@ -404,6 +404,34 @@ fn run_fix_remediates_what_failed_checks_name_and_shows_before_and_after() {
         2,
         "--dry-run needs --fix"
     );
+    // A failed check naming a remediation nobody defined: said on stderr, the rest goes on.
+    let orphan = Test::new()
+        .file(
+            "c/a.rhai",
+            "check(#{ id: \"x\", description: \"d\", remediation: \"ghost\", run: || fail(\"no\") });\n",
+        )
+        .file("r/demo.rhai", "remediation(#{ id: \"demo\", description: \"d\", run: || {} });\n");
+    let out = orphan.run(&[
+        "run",
+        "c",
+        "--fix",
+        "--dry-run",
+        "--remediations",
+        "r",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("names remediation `ghost`, which `r` does not define"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.json()["note"],
+        "nothing to fix automatically: the remediations the failed checks name are not defined"
+    );
 }
 
 #[test]

@@ -135,12 +135,28 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         started,
     )?;
     let before_doc = take_json(&mut buffer, args.format)?;
-    let wanted = remediations_for(&checks, &results);
+    let named = remediations_for(&checks, &results);
+    // A check may name a remediation these directories do not have: say so, fix the rest.
+    let (wanted, unknown): (Vec<String>, Vec<String>) = named.into_iter().partition(|id| {
+        remediation_session
+            .loaded
+            .remediations
+            .iter()
+            .any(|r| &r.id == id)
+    });
+    for id in &unknown {
+        eprintln!(
+            "hostscript: a failed check names remediation `{id}`, which {} does not define",
+            display_paths(&args.change.remediation_dirs)
+        );
+    }
     if wanted.is_empty() {
         let message = if before.ok() {
             "nothing to fix: no failed check names a remediation"
-        } else {
+        } else if unknown.is_empty() {
             "nothing to fix automatically: no failed check names a remediation"
+        } else {
+            "nothing to fix automatically: the remediations the failed checks name are not defined"
         };
         match args.format {
             Format::Human | Format::Prometheus => {
