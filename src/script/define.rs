@@ -12,6 +12,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
 /// A check as declared, before it is tied to its loaded script.
+#[derive(Clone)]
 pub struct Declared {
     pub id: String,
     pub description: String,
@@ -26,6 +27,7 @@ pub struct Declared {
 }
 
 /// A remediation as declared.
+#[derive(Clone)]
 pub struct DeclaredRemediation {
     pub id: String,
     pub description: String,

@@ -18,7 +18,7 @@ use crate::budget;
 use crate::error::{Error, Result};
 use crate::script::define::{self, Declarations};
 use crate::script::engine::limits;
-use crate::script::{CheckDef, Diagnostic, LoadFailure, LoadedScript, RemediationDef};
+use crate::script::{Bound, CheckDef, Diagnostic, LoadFailure, LoadedScript, RemediationDef};
 
 /// A script file and the root it was found under (its `import` base and vars.toml location).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,33 +195,13 @@ pub fn load(engine: &Engine, files: &[ScriptFile], budget: Duration, jobs: usize
         });
         match outcome {
             FileOutcome::Loaded(script, declared) => {
-                for d in declared.remediations {
-                    loaded.remediations.push(RemediationDef {
-                        id: d.id,
-                        description: d.description,
-                        touches: d.touches,
-                        after: d.after,
-                        timeout: d.timeout,
-                        line: d.line,
-                        body: d.body,
-                        script: script.clone(),
-                    });
-                }
-                for d in declared.checks {
-                    loaded.checks.push(CheckDef {
-                        id: d.id,
-                        description: d.description,
-                        required: d.required,
-                        tags: d.tags,
-                        needs: d.needs,
-                        remediation: d.remediation,
-                        remote: d.remote,
-                        timeout: d.timeout,
-                        line: d.line,
-                        body: d.body,
-                        script: script.clone(),
-                    });
-                }
+                let bind = |d| Bound::new(d, &script);
+                loaded
+                    .remediations
+                    .extend(declared.remediations.into_iter().map(bind));
+                loaded
+                    .checks
+                    .extend(declared.checks.into_iter().map(|d| Bound::new(d, &script)));
             }
             FileOutcome::Failed(diagnostic) => {
                 loaded.failures.push(LoadFailure {

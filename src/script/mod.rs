@@ -1,8 +1,9 @@
-//! The script model: how `.rhai` files are found, compiled and turned into check definitions.
+//! The script model: how `.rhai` files are found, compiled and turned into check and
+//! remediation definitions.
 //!
-//! A check file is evaluated once per run, at load time. Its top level calls `check(#{..})` once
-//! per check (possibly in a loop over vars), and each call records a `CheckDef` whose `run`
-//! closure the runner calls later. Functions and imports of the file stay available to those
+//! A file is evaluated once per run, at load time. Its top level calls `check(#{..})` or
+//! `remediation(#{..})` once per declaration (possibly in a loop over vars), and each call
+//! records a `CheckDef` or `RemediationDef` whose `run` closure is called later. Functions and imports of the file stay available to those
 //! closures because the file is evaluated as a module (see `loader`).
 
 pub mod define;
@@ -13,9 +14,8 @@ pub mod resolver;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rhai::{AST, FnPtr};
+use rhai::AST;
 
 pub use diagnostic::Diagnostic;
 
@@ -27,46 +27,40 @@ pub struct LoadedScript {
     pub ast: AST,
 }
 
-/// One check, as its script declared it.
+/// A declaration tied to the script that made it, whose functions and imports its body
+/// needs. Fields of the declaration read through (`check.id`).
 #[derive(Clone)]
-pub struct CheckDef {
-    pub id: String,
-    pub description: String,
-    pub required: bool,
-    pub tags: Vec<String>,
-    pub needs: Vec<String>,
-    pub remediation: Option<String>,
-    pub remote: bool,
-    pub timeout: Option<Duration>,
-    pub line: usize,
-    pub body: FnPtr,
+pub struct Bound<D> {
+    pub declared: D,
     pub script: Arc<LoadedScript>,
 }
 
-impl CheckDef {
+impl<D> std::ops::Deref for Bound<D> {
+    type Target = D;
+
+    fn deref(&self) -> &D {
+        &self.declared
+    }
+}
+
+impl<D> Bound<D> {
+    pub fn new(declared: D, script: &Arc<LoadedScript>) -> Self {
+        Bound {
+            declared,
+            script: script.clone(),
+        }
+    }
+
     pub fn file(&self) -> &std::path::Path {
         &self.script.path
     }
 }
+
+/// One check, as its script declared it.
+pub type CheckDef = Bound<define::Declared>;
 
 /// One remediation, as its script declared it.
-#[derive(Clone)]
-pub struct RemediationDef {
-    pub id: String,
-    pub description: String,
-    pub touches: Vec<String>,
-    pub after: Vec<String>,
-    pub timeout: Option<Duration>,
-    pub line: usize,
-    pub body: FnPtr,
-    pub script: Arc<LoadedScript>,
-}
-
-impl RemediationDef {
-    pub fn file(&self) -> &std::path::Path {
-        &self.script.path
-    }
-}
+pub type RemediationDef = Bound<define::DeclaredRemediation>;
 
 /// A script that could not be loaded; its checks are unknown, so it is reported on its own.
 #[derive(Debug, Clone)]
