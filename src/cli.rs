@@ -205,6 +205,15 @@ pub enum Format {
     Json,
     /// Prometheus text format, for node_exporter's textfile collector (run only)
     Prometheus,
+    /// JUnit XML, for CI test reports (run only)
+    Junit,
+}
+
+impl Format {
+    /// Formats that describe one run of checks, and nothing else.
+    pub fn run_only(self) -> bool {
+        matches!(self, Format::Prometheus | Format::Junit)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -572,3 +572,68 @@ fn a_template_naming_an_unknown_var_fails_at_its_file_and_line() {
     );
     assert!(!root.join("etc/unit.conf").exists());
 }
+
+#[test]
+fn junit_format_maps_statuses_to_test_cases_for_ci() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &[
+            check("kvm.device", r#"pass("ok")"#),
+            check("thinpool.present", r#"fail("no <pool> & no \"table\"")"#),
+            check("net.bridge", r#"skip("macvtap mode")"#),
+            check("flintlock.api", r#"throw "boom""#),
+            check("kmod.macvtap", r#"warn("cannot determine")"#),
+        ]
+        .concat(),
+    );
+    let out = t.run(&["run", "c", "--format", "junit"]);
+    assert_eq!(out.code, 1);
+    // Parse it with an independent XML parser and read the counts and statuses back.
+    let parsed = std::process::Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import sys, xml.etree.ElementTree as E
+s = E.fromstring(sys.stdin.read()).find('testsuite')
+print(s.get('tests'), s.get('failures'), s.get('errors'), s.get('skipped'))
+for c in s.findall('testcase'):
+    kids = [k.tag for k in c if k.tag != 'properties']
+    f = c.find('failure')
+    print(c.get('classname'), c.get('name'), ','.join(kids), f.get('message') if f is not None else '')
+"#,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(out.stdout.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python3");
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let text = String::from_utf8_lossy(&parsed.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "5 1 1 1",
+            "kvm kvm.device  ",
+            "thinpool thinpool.present failure no <pool> & no \"table\"",
+            "net net.bridge skipped ",
+            "flintlock flintlock.api error ",
+            "kmod kmod.macvtap system-out ",
+        ],
+        "{}",
+        out.stdout
+    );
+}

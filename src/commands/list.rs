@@ -25,10 +25,10 @@ struct Listed<'a> {
 }
 
 pub fn execute(args: ListArgs) -> Result<u8> {
-    if args.format == Format::Prometheus {
+    if args.format.run_only() {
         return Err(Error::Flag {
             flag: "--format",
-            message: "prometheus is for `run`; use human or json".into(),
+            message: "prometheus and junit are for `run`; use human or json".into(),
         });
     }
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
@@ -72,7 +72,7 @@ pub fn execute(args: ListArgs) -> Result<u8> {
             serde_json::to_writer_pretty(&mut out, &listed).map_err(|e| Error::Output(e.into()))?;
             writeln!(out).map_err(Error::Output)?;
         }
-        Format::Human | Format::Prometheus => {
+        Format::Human | Format::Prometheus | Format::Junit => {
             let width = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
             writeln!(out, "{:<width$}  {:<8}  DESCRIPTION", "ID", "REQUIRED")
                 .map_err(Error::Output)?;

@@ -15,10 +15,10 @@ use crate::remediator::{self, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
-    if args.format == Format::Prometheus {
+    if args.format.run_only() {
         return Err(Error::Flag {
             flag: "--format",
-            message: "prometheus is for `run`; use human or json".into(),
+            message: "prometheus and junit are for `run`; use human or json".into(),
         });
     }
     let base: Vec<PathBuf> = if args.checks_dir.is_dir() {
@@ -110,7 +110,7 @@ fn list(session: &Session, format: Format) -> Result<u8> {
                 .map_err(std::io::Error::other)
                 .and_then(|()| writeln!(out))
         }
-        Format::Human | Format::Prometheus => {
+        Format::Human | Format::Prometheus | Format::Junit => {
             let width = remediations
                 .iter()
                 .map(|r| r.id.len())
@@ -252,7 +252,9 @@ pub fn apply(
         return Err(Error::Output(e));
     }
     match format {
-        Format::Human | Format::Prometheus => report::human_summary(out, &results, &info),
+        Format::Human | Format::Prometheus | Format::Junit => {
+            report::human_summary(out, &results, &info)
+        }
         Format::Json => report::json(out, &results, &info),
     }
     .map_err(Error::Output)?;

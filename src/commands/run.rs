@@ -42,10 +42,10 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         .as_ref()
         .filter(|t| !t.is_local())
         .map(|t| t.host.clone());
-    if args.fix && args.format == Format::Prometheus {
+    if args.fix && args.format.run_only() {
         return Err(Error::Flag {
             flag: "--fix",
-            message: "reports before and after, which the prometheus format cannot carry; use human or json".into(),
+            message: "reports before and after, which prometheus and junit cannot carry; use human or json".into(),
         });
     }
     if args.fix
@@ -159,7 +159,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             "nothing to fix automatically: the remediations the failed checks name are not defined"
         };
         match args.format {
-            Format::Human | Format::Prometheus => {
+            Format::Human | Format::Prometheus | Format::Junit => {
                 writeln!(stdout, "\n{message}").map_err(Error::Output)?
             }
             Format::Json => write_fix_document(&mut stdout, before_doc, None, None, message)?,
@@ -198,7 +198,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     if args.change.dry_run {
         let message = "dry run: nothing changed, so the checks were not run again";
         match args.format {
-            Format::Human | Format::Prometheus => {
+            Format::Human | Format::Prometheus | Format::Junit => {
                 writeln!(stdout, "{message}").map_err(Error::Output)?
             }
             Format::Json => write_fix_document(&mut stdout, before_doc, fix_doc, None, message)?,
@@ -231,7 +231,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     let after_doc = take_json(&mut buffer, args.format)?;
     let changes = before_after(&results, &after_results);
     match args.format {
-        Format::Human | Format::Prometheus => {
+        Format::Human | Format::Prometheus | Format::Junit => {
             writeln!(stdout, "\nBefore → after:").map_err(Error::Output)?;
             if changes.is_empty() {
                 writeln!(stdout, "  no check changed status").map_err(Error::Output)?;
@@ -280,6 +280,7 @@ fn run_and_report(
         Format::Human => Box::new(report::human::Human::new(out, color, &items)),
         Format::Json => Box::new(report::json::Json::new(out)),
         Format::Prometheus => Box::new(report::prometheus::Prometheus::new(out)),
+        Format::Junit => Box::new(report::junit::Junit::new(out)),
     };
     let mut results: Vec<Option<CheckResult>> = vec![None; items.len()];
     let mut sequencer = Sequencer::new(items.len());
