@@ -20,7 +20,8 @@ fn hostile_run() -> (crate::support::Output, Test) {
         .file("checks/array.rhai", &check("h.array", "let a = []; loop { a.push(1); }"))
         .file("checks/hang.rhai", &check("h.hang", r#"cmd::run(["sleep", "60"]); pass("never")"#))
         .file("checks/pipe.rhai", &check("h.pipe", r#"cmd::run(["sh", "-c", "sleep 60 & sleep 60"]); pass("never")"#))
-        .file("checks/write.rhai", &check("h.write", r#"fs::write("/tmp/hostscript-must-not-exist", "x"); pass("wrote")"#));
+        .file("checks/write.rhai", &check("h.write", r#"fs::write("/tmp/hostscript-must-not-exist", "x"); pass("wrote")"#))
+        .file("checks/fix.rhai", &check("h.fix", r#"fix::write_file("/tmp/hostscript-must-not-exist", "x"); pass("wrote")"#));
     let out = t.run(&[
         "run",
         "checks",
@@ -60,6 +61,11 @@ fn hostile_scripts_end_as_errors_within_budget_and_others_pass() {
             "`sh` was killed: the check timed out after 1 s",
         ),
         ("h.write", "checks/write.rhai:1:", "checks are read-only"),
+        (
+            "h.fix",
+            "checks/fix.rhai:1:",
+            "fix:: is for remediations; checks are read-only",
+        ),
     ];
     for (id, place, reason) in expectations {
         let record = out.check(id);

@@ -127,6 +127,9 @@ fn describe(err: &EvalAltResult) -> String {
                 "function not found: {signature} (checks are read-only; changing the host is a remediation's job)"
             )
         }
+        EvalAltResult::ErrorModuleNotFound(name, _) if name == "fix" => {
+            "module not found: fix (fix:: is for remediations; checks are read-only)".to_string()
+        }
         other => strip_position(&other.to_string()).to_string(),
     };
     crate::outcome::one_line(&text)
