@@ -86,13 +86,8 @@ pub struct RemediateArgs {
     #[command(flatten)]
     pub change: ChangeArgs,
 
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
-    pub format: Format,
-
-    /// When to colour human output
-    #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
-    pub color: Color,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Vars over the vars.toml files of the script directories.
@@ -110,6 +105,18 @@ pub struct VarsArgs {
     /// Set one var, over every vars file (VALUE parses as TOML, else as a string)
     #[arg(long = "var", value_name = "KEY=VALUE", help_heading = "Vars")]
     pub flags: Vec<String>,
+}
+
+/// How a run reports (shared by `run` and `remediate`).
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Format::Human, env = "HOSTSCRIPT_FORMAT", help_heading = "Output")]
+    pub format: Format,
+
+    /// When to colour human output
+    #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
+    pub color: Color,
 }
 
 /// Where checks come from and which of them to use.
@@ -136,13 +143,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
 
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = Format::Human, env = "HOSTSCRIPT_FORMAT", help_heading = "Output")]
-    pub format: Format,
-
-    /// When to colour human output
-    #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
-    pub color: Color,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Run at most N checks at once [default: the number of CPUs]
     #[arg(

@@ -5,17 +5,16 @@
 //! skipped rather than run on a host in an unknown state.
 
 use std::collections::{HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine};
+use rhai::Engine;
 use serde::Serialize;
 
 use crate::budget;
 use crate::host::change::{Step, StepState, journal};
+use crate::script::RemediationDef;
 use crate::script::engine::limits;
-use crate::script::{Diagnostic, RemediationDef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,27 +177,8 @@ fn run_one(engine: &Arc<Engine>, def: &RemediationDef, timeout: Duration) -> Rem
         .name(format!("remediation-{}", def.id))
         .stack_size(limits::THREAD_STACK_BYTES)
         .spawn(move || {
-            let _budget = budget::start(timeout);
             journal::take();
-            let called = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                body_def
-                    .body
-                    .call::<Dynamic>(&engine, &body_def.script.ast, ())
-            }));
-            let error = match called {
-                Ok(Ok(_)) => None,
-                Ok(Err(err)) => Some(
-                    Diagnostic::from_rhai(body_def.file(), &err)
-                        .or_line(body_def.line)
-                        .to_string(),
-                ),
-                Err(panic) => Some(format!(
-                    "{}:{}: internal error (panic): {}",
-                    body_def.file().display(),
-                    body_def.line,
-                    crate::panic_message(&panic)
-                )),
-            };
+            let error = body_def.call(&engine, timeout).err();
             let _ = tx.send((error, journal::take()));
         });
     if let Err(e) = spawned {

@@ -8,16 +8,15 @@
 //! reporters restore declaration order.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine};
+use rhai::Engine;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::budget;
 use crate::outcome::{CheckResult, Status};
-use crate::script::{CheckDef, Diagnostic};
+use crate::script::CheckDef;
 
 pub struct RunnerOptions {
     pub jobs: usize,
@@ -168,38 +167,19 @@ impl CheckTask {
 
 /// Runs one check body on the current (blocking) thread within its budget.
 fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult {
-    let _budget = budget::start(timeout);
-    let called = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        check.body.call::<Dynamic>(engine, &check.script.ast, ())
-    }));
-    match called {
-        Ok(Ok(value)) => match crate::bindings::into_verdict(value) {
+    match check.call(engine, timeout) {
+        Ok(value) => match crate::bindings::into_verdict(value) {
             Ok(verdict) => {
                 let mut result = CheckResult::new(verdict.status, verdict.message);
                 result.details = verdict.details;
                 result
             }
-            Err(message) => {
-                let place = Diagnostic::at_file(check.file(), message);
-                let mut result = CheckResult::new(Status::Error, String::new());
-                result.message =
-                    format!("{}:{}: {}", place.file.display(), check.line, place.message);
-                result
-            }
-        },
-        Ok(Err(err)) => {
-            let diagnostic = Diagnostic::from_rhai(check.file(), &err).or_line(check.line);
-            CheckResult::new(Status::Error, diagnostic.to_string())
-        }
-        Err(panic) => CheckResult::new(
-            Status::Error,
-            format!(
-                "{}:{}: internal error (panic): {}",
-                check.file().display(),
-                check.line,
-                crate::panic_message(&panic)
+            Err(message) => CheckResult::new(
+                Status::Error,
+                format!("{}:{}: {message}", check.file().display(), check.line),
             ),
-        ),
+        },
+        Err(message) => CheckResult::new(Status::Error, message),
     }
 }
 

@@ -140,11 +140,16 @@ pub fn display_paths(paths: &[PathBuf]) -> String {
 
 /// Parses `--timeout` seconds.
 pub fn timeout_from_flag(seconds: f64) -> Result<Duration> {
+    seconds_from_flag("--timeout", seconds)
+}
+
+/// A budget flag in seconds: positive and finite.
+pub fn seconds_from_flag(flag: &'static str, seconds: f64) -> Result<Duration> {
     if seconds.is_finite() && seconds > 0.0 && seconds < 1e7 {
         Ok(Duration::from_secs_f64(seconds))
     } else {
         Err(Error::Flag {
-            flag: "--timeout",
+            flag,
             message: format!("`{seconds}` is not a positive number of seconds"),
         })
     }

@@ -15,7 +15,7 @@ use crate::remediator::{self, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
-    if args.format.run_only() {
+    if args.output.format.run_only() {
         return Err(Error::Flag {
             flag: "--format",
             message: "prometheus and junit are for `run`; use human or json".into(),
@@ -28,14 +28,14 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
     };
     let session = start(&args.change, &base, &args.vars.files, &args.vars.flags)?;
     if args.list {
-        return list(&session, args.format);
+        return list(&session, args.output.format);
     }
     let outcome = apply(
         &session,
         &args.ids,
         &args.change,
-        args.format,
-        crate::report::human::use_color(args.color),
+        args.output.format,
+        crate::report::human::use_color(args.output.color),
         &mut std::io::stdout().lock(),
     )?;
     Ok(outcome.exit_code())
@@ -81,15 +81,7 @@ pub fn start(
 }
 
 fn remediation_timeout(change: &ChangeArgs) -> Result<Duration> {
-    let s = change.remediation_timeout;
-    if s.is_finite() && s > 0.0 && s < 1e7 {
-        Ok(Duration::from_secs_f64(s))
-    } else {
-        Err(Error::Flag {
-            flag: "--remediation-timeout",
-            message: format!("`{s}` is not a positive number of seconds"),
-        })
-    }
+    crate::commands::seconds_from_flag("--remediation-timeout", change.remediation_timeout)
 }
 
 fn list(session: &Session, format: Format) -> Result<u8> {

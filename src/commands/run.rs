@@ -42,7 +42,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         .as_ref()
         .filter(|t| !t.is_local())
         .map(|t| t.host.clone());
-    if args.fix && args.format.run_only() {
+    if args.fix && args.output.format.run_only() {
         return Err(Error::Flag {
             flag: "--fix",
             message: "reports before and after, which prometheus and junit cannot carry; use human or json".into(),
@@ -87,8 +87,8 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         grace: Duration::from_secs(1),
         remote_host,
     };
-    let color = report::human::use_color(args.color);
-    if args.format != Format::Human {
+    let color = report::human::use_color(args.output.color);
+    if args.output.format != Format::Human {
         for failure in &session.loaded.failures {
             eprintln!("hostscript: {}", failure.diagnostic);
         }
@@ -100,7 +100,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             &session,
             &checks,
             &options,
-            args.format,
+            args.output.format,
             color,
             stdout,
             started,
@@ -120,7 +120,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     )?;
     let mut buffer: Vec<u8> = Vec::new();
     let mut stdout = std::io::stdout().lock();
-    let before_out: &mut dyn Write = if args.format == Format::Json {
+    let before_out: &mut dyn Write = if args.output.format == Format::Json {
         &mut buffer
     } else {
         &mut stdout
@@ -129,12 +129,12 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         &session,
         &checks,
         &options,
-        args.format,
+        args.output.format,
         color,
         before_out,
         started,
     )?;
-    let before_doc = take_json(&mut buffer, args.format)?;
+    let before_doc = take_json(&mut buffer, args.output.format)?;
     let named = remediations_for(&checks, &results);
     // A check may name a remediation these directories do not have: say so, fix the rest.
     let (wanted, unknown): (Vec<String>, Vec<String>) = named.into_iter().partition(|id| {
@@ -158,7 +158,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         } else {
             "nothing to fix automatically: the remediations the failed checks name are not defined"
         };
-        match args.format {
+        match args.output.format {
             Format::Human | Format::Prometheus | Format::Junit => {
                 writeln!(stdout, "\n{message}").map_err(Error::Output)?
             }
@@ -167,7 +167,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         session.runtime.shutdown_background();
         return Ok(exit_for(&before));
     }
-    if args.format == Format::Human {
+    if args.output.format == Format::Human {
         writeln!(
             stdout,
             "\n{} {}: {}\n",
@@ -181,7 +181,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         )
         .map_err(Error::Output)?;
     }
-    let fix_out: &mut dyn Write = if args.format == Format::Json {
+    let fix_out: &mut dyn Write = if args.output.format == Format::Json {
         &mut buffer
     } else {
         &mut stdout
@@ -190,14 +190,14 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         &remediation_session,
         &wanted,
         &args.change,
-        args.format,
+        args.output.format,
         color,
         fix_out,
     )?;
-    let fix_doc = take_json(&mut buffer, args.format)?;
+    let fix_doc = take_json(&mut buffer, args.output.format)?;
     if args.change.dry_run {
         let message = "dry run: nothing changed, so the checks were not run again";
-        match args.format {
+        match args.output.format {
             Format::Human | Format::Prometheus | Format::Junit => {
                 writeln!(stdout, "{message}").map_err(Error::Output)?
             }
@@ -211,10 +211,10 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         });
     }
 
-    if args.format == Format::Human {
+    if args.output.format == Format::Human {
         writeln!(stdout, "\nChecking again:\n").map_err(Error::Output)?;
     }
-    let after_out: &mut dyn Write = if args.format == Format::Json {
+    let after_out: &mut dyn Write = if args.output.format == Format::Json {
         &mut buffer
     } else {
         &mut stdout
@@ -223,14 +223,14 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         &session,
         &checks,
         &options,
-        args.format,
+        args.output.format,
         color,
         after_out,
         Instant::now(),
     )?;
-    let after_doc = take_json(&mut buffer, args.format)?;
+    let after_doc = take_json(&mut buffer, args.output.format)?;
     let changes = before_after(&results, &after_results);
-    match args.format {
+    match args.output.format {
         Format::Human | Format::Prometheus | Format::Junit => {
             writeln!(stdout, "\nBefore → after:").map_err(Error::Output)?;
             if changes.is_empty() {

@@ -43,6 +43,59 @@ impl<D> std::ops::Deref for Bound<D> {
     }
 }
 
+/// What every declaration has: the closure to call and the line that declared it.
+pub trait Declaration {
+    fn body(&self) -> &rhai::FnPtr;
+    fn line(&self) -> usize;
+}
+
+impl Declaration for define::Declared {
+    fn body(&self) -> &rhai::FnPtr {
+        &self.body
+    }
+    fn line(&self) -> usize {
+        self.line
+    }
+}
+
+impl Declaration for define::DeclaredRemediation {
+    fn body(&self) -> &rhai::FnPtr {
+        &self.body
+    }
+    fn line(&self) -> usize {
+        self.line
+    }
+}
+
+impl<D: Declaration> Bound<D> {
+    /// Calls the body on this thread within `timeout`. A Rhai error or a panic inside a
+    /// primitive becomes a message that starts with `file:line:col`.
+    pub fn call(
+        &self,
+        engine: &rhai::Engine,
+        timeout: std::time::Duration,
+    ) -> Result<rhai::Dynamic, String> {
+        let _budget = crate::budget::start(timeout);
+        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.declared
+                .body()
+                .call::<rhai::Dynamic>(engine, &self.script.ast, ())
+        }));
+        match called {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(Diagnostic::from_rhai(self.file(), &err)
+                .or_line(self.declared.line())
+                .to_string()),
+            Err(panic) => Err(format!(
+                "{}:{}: internal error (panic): {}",
+                self.file().display(),
+                self.declared.line(),
+                crate::panic_message(&panic)
+            )),
+        }
+    }
+}
+
 impl<D> Bound<D> {
     pub fn new(declared: D, script: &Arc<LoadedScript>) -> Self {
         Bound {
