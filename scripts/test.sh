@@ -12,6 +12,7 @@ command -v systemctl >/dev/null 2>&1 || need_packages+=(systemd)
 command -v containerd >/dev/null 2>&1 || need_packages+=(containerd)
 command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
 command -v setpriv >/dev/null 2>&1 || need_packages+=(util-linux)
+command -v setfacl >/dev/null 2>&1 || need_packages+=(acl)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
 if ((${#need_packages[@]})); then
     echo "scripts/test.sh: installing ${need_packages[*]}" >&2

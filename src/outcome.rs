@@ -50,6 +50,9 @@ pub struct Verdict {
     pub status: Status,
     pub message: String,
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// Set by `.no_fix(reason)`: this failure is not one the check's remediation can fix (a
+    /// damaged pool, a kernel without module support), so `--fix` must not run it.
+    pub no_fix: Option<String>,
 }
 
 /// The result of one check as reporters see it.
@@ -61,6 +64,8 @@ pub struct CheckResult {
     pub duration: Duration,
     /// Set when an optional check's `fail` or `error` was reported as `warn`.
     pub demoted_from: Option<Status>,
+    /// Why the check's declared remediation does not apply to this result (`.no_fix(..)`).
+    pub no_fix: Option<String>,
 }
 
 impl CheckResult {
@@ -71,7 +76,15 @@ impl CheckResult {
             details: serde_json::Map::new(),
             duration: Duration::ZERO,
             demoted_from: None,
+            no_fix: None,
         }
+    }
+
+    /// The remediation that fixes this result: the check's declared one, unless the verdict
+    /// said `.no_fix(..)` or the check did not end in fail, error or warn.
+    pub fn fix<'a>(&self, declared: Option<&'a str>) -> Option<&'a str> {
+        let applies = matches!(self.status, Status::Fail | Status::Error | Status::Warn);
+        declared.filter(|_| applies && self.no_fix.is_none())
     }
 
     /// Whether checks that `need` this one may run: it passed, or it warned on its own account.

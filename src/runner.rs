@@ -172,6 +172,7 @@ fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult
             Ok(verdict) => {
                 let mut result = CheckResult::new(verdict.status, verdict.message);
                 result.details = verdict.details;
+                result.no_fix = verdict.no_fix;
                 result
             }
             Err(message) => CheckResult::new(

@@ -430,7 +430,98 @@ fn run_fix_remediates_what_failed_checks_name_and_shows_before_and_after() {
     );
     assert_eq!(
         out.json()["note"],
-        "nothing to fix automatically: the remediations the failed checks name are not defined"
+        "nothing to fix automatically: no failed check names a remediation that applies"
+    );
+}
+
+#[test]
+fn fix_names_every_check_it_does_not_remediate_and_why() {
+    let t = Test::new()
+        .file(
+            "c/a.rhai",
+            r#"check(#{ id: "fixable", description: "d", remediation: "demo", run: || fail("no") });
+check(#{ id: "by-hand", description: "d", run: || fail("replace the disk") });
+check(#{ id: "broken", description: "d", remediation: "demo", run: || throw "cannot tell" });
+check(#{ id: "damaged", description: "d", remediation: "demo",
+         run: || fail("pool needs thin_repair").no_fix("repair the metadata with thin_check/thin_repair") });
+check(#{ id: "fine", description: "d", remediation: "demo", run: || pass("ok") });
+"#,
+        )
+        .file("r/demo.rhai", "remediation(#{ id: \"demo\", description: \"d\", run: || {} });\n");
+    let out = t.run(&[
+        "run",
+        "c",
+        "--fix",
+        "--dry-run",
+        "--remediations",
+        "r",
+        "--format",
+        "json",
+    ]);
+    let doc = out.json();
+    let skipped: Vec<(String, String)> = doc["not_remediated"]
+        .as_array()
+        .expect("not_remediated")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_string(),
+                s["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let ids: Vec<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["by-hand", "broken", "damaged"], "{doc}");
+    assert!(skipped[0].1.contains("names no remediation"), "{skipped:?}");
+    assert!(skipped[1].1.contains("errored"), "{skipped:?}");
+    assert!(skipped[2].1.contains("thin_repair"), "{skipped:?}");
+    let ran: Vec<&str> = doc["remediation"]["remediations"]
+        .as_array()
+        .expect("remediations")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ran, ["demo"], "{doc}");
+    // The report carries why the declared remediation does not apply.
+    let damaged = doc["before"]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "damaged").cloned())
+        .expect("damaged");
+    assert_eq!(
+        damaged["no_fix"],
+        "repair the metadata with thin_check/thin_repair"
+    );
+    // Human: a "Not remediated" section, and the damaged check shows no remediate line.
+    let human = t.run(&[
+        "run",
+        "c",
+        "--fix",
+        "--dry-run",
+        "--remediations",
+        "r",
+        "--color",
+        "never",
+    ]);
+    assert!(
+        human
+            .stdout
+            .contains("Not remediated:\n  by-hand (fail): it names no remediation"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("fix: by hand (repair the metadata"),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(
+        human
+            .stdout
+            .matches("fix: hostscript remediate demo")
+            .count(),
+        2,
+        "{}",
+        human.stdout
     );
 }
 

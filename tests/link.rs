@@ -176,7 +176,7 @@ fn get_and_exists_answer_for_one_link() {
     let t = Test::new().file(
         "c/l.rhai",
         r#"let o = #{ netns: vars::ns };
-           check(#{ id: "get", description: "d", run: || { let l = link::get("hs-br0", o); pass(`${l.kind} ${l.admin_up} ${l.addresses.len()}`) } });
+           check(#{ id: "get", description: "d", run: || { let l = link::get("hs-br0", o); pass(`${l.kind} ${l.admin_up} ${l.addresses.filter(|a| !a.address.starts_with("fe80")).len()}`) } });
            check(#{ id: "exists", description: "d", run: || pass(`${link::exists("hs-br0", o)} ${link::exists("eno4", o)}`) });
            check(#{ id: "missing", description: "d", run: || { link::get("eno4", o); pass("") } });
            check(#{ id: "bad.ns", description: "d", run: || { link::exists("lo", #{ netns: "hs-no-such-ns" }); pass("") } });"#,
@@ -189,6 +189,8 @@ fn get_and_exists_answer_for_one_link() {
         "--var",
         &format!("ns={}", ns.name),
     ]);
+    // The kernel adds an fe80:: address once the bridge has carrier, at a moment of its own
+    // choosing; count the two addresses the test configured.
     assert_eq!(out.message("get"), "bridge true 2");
     assert_eq!(out.message("exists"), "true false");
     assert!(

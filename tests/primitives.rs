@@ -185,6 +185,89 @@ fn access_honours_owner_group_other_bits_and_root() {
     );
 }
 
+/// What the kernel answers for `user` in `group` (with the user's groups): `test -r`, `-w`.
+fn kernel_access(path: &std::path::Path, user: &str, group: &str) -> (bool, bool) {
+    let probe = |flag: &str| {
+        std::process::Command::new("setpriv")
+            .args([
+                &format!("--reuid={user}"),
+                &format!("--regid={group}"),
+                "--init-groups",
+                "test",
+                flag,
+            ])
+            .arg(path)
+            .status()
+            .expect("setpriv test")
+            .success()
+    };
+    (probe("-r"), probe("-w"))
+}
+
+#[test]
+fn access_follows_posix_acls_as_the_kernel_does() {
+    // Firecracker's getting-started grants /dev/kvm with `setfacl -m u:${USER}:rw`
+    // (firecracker-microvm/firecracker docs/getting-started.md): that user has access even
+    // though the mode bits say 0600 root:root.
+    let t = Test::new()
+        .file("user-acl", "x")
+        .file("masked", "x")
+        .file("group-acl", "x")
+        .file("plain", "x");
+    std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for name in ["user-acl", "masked", "group-acl", "plain"] {
+        std::fs::set_permissions(t.path(name), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+    let setfacl = |args: &[&str], name: &str| {
+        let ok = std::process::Command::new("setfacl")
+            .args(args)
+            .arg(t.path(name))
+            .status()
+            .expect("setfacl (package acl; scripts/test.sh installs it)")
+            .success();
+        assert!(ok, "setfacl {args:?} {name}");
+    };
+    setfacl(&["-m", "u:nobody:rw"], "user-acl");
+    // The mask caps named entries: rw for nobody, but the mask allows only r.
+    setfacl(&["-m", "u:nobody:rw,m::r"], "masked");
+    setfacl(&["-m", "g:nogroup:rw"], "group-acl");
+    let d = t.root().display().to_string();
+    let script = format!(
+        r#"let d = "{d}";
+           let out = [];
+           for name in ["user-acl", "masked", "group-acl", "plain"] {{
+               let a = fs::access(`${{d}}/${{name}}`, "nobody", "rw");
+               out.push(`${{name}}=${{a.read}}/${{a.write}}/${{a.allowed}}/${{a.via}}/${{a.acl}}`);
+           }}
+           pass(out.reduce(|all, x| if all == () {{ x }} else {{ all + " " + x }}))"#
+    );
+    let t = t.file("c/p.rhai", &check("p", &script));
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(
+        out.message("p"),
+        "user-acl=true/true/true/acl user nobody/true \
+         masked=true/false/false/acl user nobody/true \
+         group-acl=true/true/true/acl group nogroup/true \
+         plain=false/false/false/other/false",
+        "{}",
+        out.stdout
+    );
+    // The same answers as access(2) gives that user.
+    for (name, want) in [
+        ("user-acl", (true, true)),
+        ("masked", (true, false)),
+        ("group-acl", (true, true)),
+        ("plain", (false, false)),
+    ] {
+        assert_eq!(
+            kernel_access(&t.path(name), "nobody", "nogroup"),
+            want,
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn toml_and_json_parse_to_maps_with_located_errors() {
     let m = message(

@@ -137,8 +137,12 @@ fn access(path: &str, user: &str, mode: &str) -> Result<Map, fs::FsError> {
     let wanted = Wanted::parse(mode)?;
     let st = fs::stat(Path::new(path), true)?;
     let who = Identity::lookup(user)?;
-    let access = fs::access_for(&st, &who);
+    // The ACL counts only when the file has one: a root-run check still reads it, so the
+    // answer for a named user follows the same rules access(2) would apply for that user.
+    let acl = fs::read_acl(Path::new(path))?;
+    let access = fs::access_with_acl(&st, acl.as_ref(), &who);
     Ok(map([
+        ("acl", acl.is_some().into()),
         ("allowed", access.allows(wanted).into()),
         ("read", access.read.into()),
         ("write", access.write.into()),

@@ -32,6 +32,12 @@ pub fn register(engine: &mut Engine) {
             },
         );
     }
+    // `fail(msg).no_fix("why")`: the check's remediation cannot fix this (a damaged pool that
+    // needs thin_repair, a kernel that cannot load modules); reports say so and --fix skips it.
+    engine.register_fn("no_fix", |mut v: Verdict, reason: &str| {
+        v.no_fix = Some(one_line(reason));
+        v
+    });
     engine.register_get("status", |v: &mut Verdict| v.status.as_str().to_string());
     engine.register_get("message", |v: &mut Verdict| v.message.clone());
 }
@@ -45,6 +51,7 @@ fn make(
         status,
         message: one_line(message),
         details,
+        no_fix: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! run the checks again, and report before and after; the exit code is the re-check's.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Format, RunArgs};
@@ -135,34 +136,40 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         started,
     )?;
     let before_doc = take_json(&mut buffer, args.output.format)?;
-    let named = remediations_for(&checks, &results);
-    // A check may name a remediation these directories do not have: say so, fix the rest.
-    let (wanted, unknown): (Vec<String>, Vec<String>) = named.into_iter().partition(|id| {
+    let defined = |id: &str| {
         remediation_session
             .loaded
             .remediations
             .iter()
-            .any(|r| &r.id == id)
-    });
-    for id in &unknown {
-        eprintln!(
-            "hostscript: a failed check names remediation `{id}`, which {} does not define",
-            display_paths(&args.change.remediation_dirs)
-        );
+            .any(|r| r.id == id)
+    };
+    let plan = plan_fixes(&checks, &results, &defined, &args.change.remediation_dirs);
+    let wanted = plan.run;
+    let skipped = plan.skipped;
+    if args.output.format != Format::Json && !skipped.is_empty() {
+        writeln!(stdout, "\nNot remediated:").map_err(Error::Output)?;
+        for s in &skipped {
+            writeln!(stdout, "  {} ({}): {}", s.id, s.status, s.reason).map_err(Error::Output)?;
+        }
     }
+    // Also on stderr: a check naming a remediation nobody defined is a configuration mistake.
+    for s in skipped.iter().filter(|s| s.undefined) {
+        eprintln!("hostscript: {}: {}", s.id, s.reason);
+    }
+    let skipped_json = serde_json::to_value(&skipped).unwrap_or_default();
     if wanted.is_empty() {
-        let message = if before.ok() {
+        let message = if before.ok() && skipped.is_empty() {
             "nothing to fix: no failed check names a remediation"
-        } else if unknown.is_empty() {
-            "nothing to fix automatically: no failed check names a remediation"
         } else {
-            "nothing to fix automatically: the remediations the failed checks name are not defined"
+            "nothing to fix automatically: no failed check names a remediation that applies"
         };
         match args.output.format {
             Format::Human | Format::Prometheus | Format::Junit => {
                 writeln!(stdout, "\n{message}").map_err(Error::Output)?
             }
-            Format::Json => write_fix_document(&mut stdout, before_doc, None, None, message)?,
+            Format::Json => {
+                write_fix_document(&mut stdout, before_doc, None, None, &skipped_json, message)?
+            }
         }
         session.runtime.shutdown_background();
         return Ok(exit_for(&before));
@@ -201,7 +208,14 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             Format::Human | Format::Prometheus | Format::Junit => {
                 writeln!(stdout, "{message}").map_err(Error::Output)?
             }
-            Format::Json => write_fix_document(&mut stdout, before_doc, fix_doc, None, message)?,
+            Format::Json => write_fix_document(
+                &mut stdout,
+                before_doc,
+                fix_doc,
+                None,
+                &skipped_json,
+                message,
+            )?,
         }
         session.runtime.shutdown_background();
         return Ok(if applied.ok() {
@@ -240,7 +254,14 @@ pub fn execute(args: RunArgs) -> Result<u8> {
                 writeln!(stdout, "  {id}: {from} → {to}").map_err(Error::Output)?;
             }
         }
-        Format::Json => write_fix_document(&mut stdout, before_doc, fix_doc, after_doc, "")?,
+        Format::Json => write_fix_document(
+            &mut stdout,
+            before_doc,
+            fix_doc,
+            after_doc,
+            &skipped_json,
+            "",
+        )?,
     }
     session.runtime.shutdown_background();
     Ok(exit_for(&after))
@@ -322,25 +343,73 @@ fn run_and_report(
     Ok((summary, finished))
 }
 
-/// The remediations named by checks that failed, each once, in report order.
-fn remediations_for(checks: &[CheckDef], results: &[(Item, CheckResult)]) -> Vec<String> {
-    let mut wanted: Vec<String> = Vec::new();
+/// A failing or erroring check whose remediation `--fix` does not run, and why.
+#[derive(Debug, serde::Serialize)]
+struct NotRemediated {
+    id: String,
+    status: Status,
+    remediation: Option<String>,
+    reason: String,
+    #[serde(skip)]
+    undefined: bool,
+}
+
+/// What `--fix` runs, and what it leaves alone with the reason for each.
+struct FixPlan {
+    run: Vec<String>,
+    skipped: Vec<NotRemediated>,
+}
+
+/// The remediations named by checks that failed, each once, in report order; every other
+/// check that did not pass (fail or error, also when demoted to warn) is named with the reason
+/// it gets no remediation, so nothing is skipped silently.
+fn plan_fixes(
+    checks: &[CheckDef],
+    results: &[(Item, CheckResult)],
+    defined: &dyn Fn(&str) -> bool,
+    dirs: &[PathBuf],
+) -> FixPlan {
+    let mut run: Vec<String> = Vec::new();
+    let mut skipped = Vec::new();
     for (item, result) in results {
-        let failed = result.status == Status::Fail || result.demoted_from == Some(Status::Fail);
-        if !failed {
+        let status = result.demoted_from.unwrap_or(result.status);
+        if !matches!(status, Status::Fail | Status::Error) {
             continue;
         }
-        let named = checks
+        let declared = checks
             .iter()
             .find(|c| c.id == item.id)
             .and_then(|c| c.remediation.clone());
-        if let Some(id) = named
-            && !wanted.contains(&id)
-        {
-            wanted.push(id);
+        let reason = match (&declared, status) {
+            (None, _) => Some("it names no remediation: fix it by hand as its message says".into()),
+            (Some(id), Status::Error) => Some(format!(
+                "it errored, so what to fix is not known; read its message, then `hostscript remediate {id}` if it applies"
+            )),
+            (Some(_), _) if result.no_fix.is_some() => Some(format!(
+                "its remediation does not apply: {}",
+                result.no_fix.as_deref().unwrap_or_default()
+            )),
+            (Some(id), _) if !defined(id) => Some(format!(
+                "it names remediation `{id}`, which {} does not define",
+                display_paths(dirs)
+            )),
+            (Some(_), _) => None,
+        };
+        match (reason, declared) {
+            (Some(reason), remediation) => skipped.push(NotRemediated {
+                id: item.id.clone(),
+                status,
+                undefined: status == Status::Fail
+                    && result.no_fix.is_none()
+                    && remediation.as_deref().is_some_and(|id| !defined(id)),
+                remediation,
+                reason,
+            }),
+            (None, Some(id)) if !run.contains(&id) => run.push(id),
+            (None, _) => {}
         }
     }
-    wanted
+    FixPlan { run, skipped }
 }
 
 /// Checks whose status changed, as (id, before, after).
@@ -379,6 +448,7 @@ fn write_fix_document(
     before: Option<serde_json::Value>,
     remediation: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
+    not_remediated: &serde_json::Value,
     note: &str,
 ) -> Result<()> {
     let ok = after
@@ -392,6 +462,7 @@ fn write_fix_document(
         "before": before,
         "remediation": remediation,
         "after": after,
+        "not_remediated": not_remediated,
         "note": if note.is_empty() { serde_json::Value::Null } else { note.into() },
     });
     serde_json::to_writer_pretty(&mut *out, &doc)

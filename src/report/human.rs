@@ -90,10 +90,12 @@ impl<W: Write> Reporter for Human<W> {
         if let Some(details) = details_line(result) {
             writeln!(self.out, "{indent}{}", self.paint("2", &details))?;
         }
-        if matches!(result.status, Status::Fail | Status::Error | Status::Warn)
-            && let Some(fix) = &item.remediation
-        {
+        if let Some(fix) = result.fix(item.remediation.as_deref()) {
             writeln!(self.out, "{indent}fix: hostscript remediate {fix}")?;
+        } else if let Some(why) = &result.no_fix
+            && matches!(result.status, Status::Fail | Status::Error | Status::Warn)
+        {
+            writeln!(self.out, "{indent}fix: by hand ({why})")?;
         }
         Ok(())
     }

@@ -38,6 +38,9 @@ struct CheckRecord {
     remediation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     demoted_from: Option<Status>,
+    /// Why `remediation` does not apply to this result (the verdict's `.no_fix(..)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_fix: Option<String>,
 }
 
 pub struct Json<W: Write> {
@@ -70,6 +73,7 @@ impl<W: Write> Reporter for Json<W> {
             needs: item.needs.clone(),
             remediation: item.remediation.clone(),
             demoted_from: result.demoted_from,
+            no_fix: result.no_fix.clone(),
         });
         Ok(())
     }

@@ -43,8 +43,10 @@ impl<W: Write> Reporter for Junit<W> {
                 let mut s = TestCaseStatus::non_success(kind);
                 s.set_message(result.message.as_str());
                 s.set_type(result.status.as_str());
-                if let Some(fix) = &item.remediation {
+                if let Some(fix) = result.fix(item.remediation.as_deref()) {
                     s.set_description(format!("fix: hostscript remediate {fix}"));
+                } else if let Some(why) = &result.no_fix {
+                    s.set_description(format!("fix: by hand ({why})"));
                 }
                 s
             }
