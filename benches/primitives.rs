@@ -54,6 +54,7 @@ fn main() {
     let engine = engine::build(EngineOptions {
         capability: Capability::ReadOnly,
         roots: vec![dir.path().to_path_buf()],
+        lib_fallbacks: Vec::new(),
         vars: Arc::new(vars),
         runtime: runtime.handle().clone(),
     });

@@ -25,6 +25,9 @@ pub enum Outcome {
     WouldChange,
     Failed,
     Skipped,
+    /// Dry run: a step could not be evaluated (it needs root to look), so what the
+    /// remediation would do is not fully known.
+    Unknown,
 }
 
 impl Outcome {
@@ -34,6 +37,7 @@ impl Outcome {
             Outcome::Changed => "changed",
             Outcome::WouldChange => "would change",
             Outcome::Failed => "failed",
+            Outcome::Unknown => "cannot tell",
             Outcome::Skipped => "skipped",
         }
     }
@@ -200,7 +204,10 @@ fn run_one(engine: &Arc<Engine>, def: &RemediationDef, timeout: Duration) -> Rem
             Vec::new(),
         ),
     };
-    let outcome = if error.is_some() {
+    let outcome = if error.is_some() && steps.last().is_some_and(|s| s.state == StepState::Unknown)
+    {
+        Outcome::Unknown
+    } else if error.is_some() {
         Outcome::Failed
     } else if steps.iter().any(|s| s.state == StepState::Changed) {
         Outcome::Changed

@@ -273,6 +273,7 @@ mod tests {
         let mut engine = engine::build(EngineOptions {
             capability: Capability::ReadOnly,
             roots: vec![dir.path().to_path_buf()],
+            lib_fallbacks: Vec::new(),
             vars: Arc::default(),
             runtime: runtime.handle().clone(),
         });

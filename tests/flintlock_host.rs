@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::containerd_support::{self, Containerd};
 use crate::grpc_server::{self, FlintlockOptions, Reflection, Server, Transport};
 use crate::netns::TestNetns;
-use crate::support::{Output, path_with_fakes};
+use crate::support::{Output, fake_bin, path_with_fakes};
 
 const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";
 const KERNEL_IMAGE: &str = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77";
@@ -21,6 +21,7 @@ const OTHER_KERNEL_TAG: &str = "ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.78
 const POOL: &str = "flintlock-dev-thinpool";
 pub(crate) const UPLINK: &str = "hs-uplink";
 const UPLINK_ADDRESS: &str = "10.77.0.1";
+const GATEWAY: &str = "10.77.0.254";
 
 /// dmsetup's real output for a healthy devpool (FLINTLOCK_FACTS.md §5.1), and variants.
 const HEALTHY_STATUS: &str = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
@@ -64,6 +65,9 @@ impl Host {
         ]);
         netns.ip(&["link", "set", "hs-switch", "up"]);
         netns.ip(&["link", "set", UPLINK, "up"]);
+        // The default route picks the parent interface when var parent_iface is empty. Its
+        // gateway is inside the namespace's own /24: nothing leaves it.
+        netns.ip(&["route", "add", "default", "via", GATEWAY, "dev", UPLINK]);
 
         let containerd = Containerd::start(POOL);
         containerd.import("flintlock", ROOT_IMAGE);
@@ -84,7 +88,16 @@ impl Host {
             files,
         };
         host.serve_flintlock("0.0.0.0:0");
-        for dir in ["dm/status", "dm/table", "systemd", "etc", "loop"] {
+        for dir in [
+            "dm/status",
+            "dm/table",
+            "dm/info",
+            "systemd",
+            "etc/flintlockd",
+            "loop",
+            "pool",
+            "state",
+        ] {
             std::fs::create_dir_all(host.path(dir)).expect("mkdir");
         }
         host.write("dm/ls", &format!("{POOL}\t(253:0)\n"));
@@ -97,13 +110,25 @@ impl Host {
             &format!("dm/table/{POOL}"),
             "0 209715200 thin-pool 7:1 7:0 128 32768 1 skip_block_zeroing\n",
         );
+        // The pool's backing files: sparse, small enough to fit on this machine's disk.
+        for (file, size) in [("pool/data", 1u64 << 30), ("pool/metadata", 64 << 20)] {
+            std::fs::File::create(host.path(file))
+                .and_then(|f| f.set_len(size))
+                .expect("sparse file");
+        }
+        host.write(
+            "loop/attached",
+            &format!(
+                "/dev/loop0 {}\n/dev/loop1 {}\n",
+                host.path("pool/data").display(),
+                host.path("pool/metadata").display()
+            ),
+        );
         host.write_unit("containerd-dev", "active", "running", 3131, &[]);
         host.write_flintlockd_unit(true);
-        // The parent interface comes from flintlockd's config file, as viper reads it.
-        host.write(
-            "etc/flintlockd.yaml",
-            &format!("parent-iface: {UPLINK}\nverbosity: 2\n"),
-        );
+        // The parent interface and the provider come from flintlockd's config file, as viper
+        // finds and reads it (config.yaml in the config dir).
+        host.write_flintlockd_config("");
         host.write_vars();
         host
     }
@@ -133,8 +158,33 @@ impl Host {
         }));
     }
 
+    /// flintlockd's config.yaml with the healthy host's keys, plus `extra` lines.
+    fn write_flintlockd_config(&self, extra: &str) {
+        self.write(
+            "etc/flintlockd/config.yaml",
+            &format!(
+                "parent-iface: {UPLINK}\ndefault-provider: cloudhypervisor\nstate-dir: {}\nverbosity: 2\n{extra}",
+                self.path("state").display()
+            ),
+        );
+    }
+
     /// `systemctl show` output of a unit, as systemd prints it.
     fn write_unit(&self, name: &str, active: &str, sub: &str, pid: u32, exec_start: &[&str]) {
+        self.write_unit_with(name, active, sub, pid, exec_start, "");
+    }
+
+    /// The same, with `extra` property lines (Environment=, Type=, Requires=, ...) that
+    /// override the defaults written before them.
+    fn write_unit_with(
+        &self,
+        name: &str,
+        active: &str,
+        sub: &str,
+        pid: u32,
+        exec_start: &[&str],
+        extra: &str,
+    ) {
         let exec = if exec_start.is_empty() {
             format!(
                 "{{ path=/usr/bin/containerd ; argv[]=/usr/bin/containerd --config {} ; ignore_errors=no ; start_time=[Wed 2026-11-25 09:12:00 UTC] ; stop_time=[n/a] ; pid={pid} ; code=(null) ; status=0/0 }}",
@@ -147,26 +197,43 @@ impl Host {
                 exec_start.join(" ")
             )
         };
-        let drop_ins = if name == "flintlockd" {
-            "/etc/systemd/system/flintlockd.service.d/containerd-dev.conf"
+        let (requires, after) = if name == "flintlockd" {
+            (
+                "containerd-dev.service system.slice sysinit.target",
+                "containerd-dev.service network.target system.slice sysinit.target",
+            )
         } else {
-            ""
+            ("system.slice sysinit.target", "network.target")
         };
         let text = format!(
-            "Id={name}.service\nMainPID={pid}\nExecStart={exec}\nRequires=system.slice sysinit.target\nAfter=network.target\nLoadState=loaded\nActiveState={active}\nSubState={sub}\nFragmentPath=/etc/systemd/system/{name}.service\nDropInPaths={drop_ins}\nUnitFileState=enabled\n"
+            "Type=simple\nId={name}.service\nMainPID={pid}\nExecStart={exec}\nRequires={requires}\nAfter={after}\nUser=\nEnvironment=\nLoadState=loaded\nActiveState={active}\nSubState={sub}\nFragmentPath=/etc/systemd/system/{name}.service\nDropInPaths=\nUnitFileState=enabled\n{extra}"
         );
         self.write(&format!("systemd/{name}.service"), &text);
     }
 
-    fn write_flintlockd_unit(&self, with_socket: bool) {
-        let socket = self.containerd.socket.display().to_string();
-        let endpoint = format!("0.0.0.0:{}", self.port);
-        let mut argv = vec!["/usr/local/bin/flintlockd", "run"];
+    /// flintlockd's argv on the healthy host (the fake flintlockd answers `version`).
+    fn flintlockd_argv(&self, with_socket: bool) -> Vec<String> {
+        let mut argv = vec![
+            fake_bin().join("flintlockd").display().to_string(),
+            "run".to_string(),
+        ];
         if with_socket {
-            argv.extend(["--containerd-socket", &socket]);
+            argv.push("--containerd-socket".into());
+            argv.push(self.containerd.socket.display().to_string());
         }
-        argv.extend(["--grpc-endpoint", &endpoint, "--insecure"]);
-        self.write_unit("flintlockd", "active", "running", 4242, &argv);
+        argv.push("--grpc-endpoint".into());
+        argv.push(format!("0.0.0.0:{}", self.port));
+        argv.push("--insecure".into());
+        argv
+    }
+
+    fn write_flintlockd_unit(&self, with_socket: bool) {
+        self.write_flintlockd_unit_with(&self.flintlockd_argv(with_socket), "");
+    }
+
+    fn write_flintlockd_unit_with(&self, argv: &[String], extra: &str) {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.write_unit_with("flintlockd", "active", "running", 4242, &argv, extra);
     }
 
     fn write_vars(&self) {
@@ -174,15 +241,15 @@ impl Host {
         self.write("etc/config-dev.toml", &config);
         let vars = format!(
             r#"network_mode = "macvtap"
-parent_iface = "{UPLINK}"
-flintlock_provider = "cloudhypervisor"
+parent_iface = ""
 flintlock_endpoint = "127.0.0.1:{port}"
-flintlock_config = "{yaml}"
+flintlock_config_dir = "{config_dir}"
 containerd_socket = "{socket}"
 containerd_config = "{config}"
+check_registries = false
 "#,
             port = self.port,
-            yaml = self.path("etc/flintlockd.yaml").display(),
+            config_dir = self.path("etc/flintlockd").display(),
             socket = self.containerd.socket.display(),
             config = self.path("etc/config-dev.toml").display(),
         );
@@ -275,8 +342,10 @@ fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
     for (id, status) in &baseline {
         let allowed: &[&str] = match id.as_str() {
             "containerd.devmapper" => &["fail"],
-            "net.bridge" | "dev.tun" => &["skip"],
-            id if kernel_limited.contains(&id) => &["pass", "warn"],
+            "net.bridge" | "dev.tun" | "containerd.registries" => &["skip"],
+            // 0.0.0.0 with --insecure and no token: exposed, as the check says.
+            "flintlock.exposed" => &["warn"],
+            id if kernel_limited.contains(&id) => &["pass", "warn", "error"],
             _ => &["pass"],
         };
         assert!(
@@ -286,9 +355,9 @@ fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
             healthy.stderr
         );
     }
-    assert_eq!(baseline.len(), 26, "{baseline:?}");
+    assert_eq!(baseline.len(), 31, "{baseline:?}");
     for id in kernel_limited {
-        if baseline[id] == "warn" {
+        if baseline[id] != "pass" {
             assert_message(&healthy, id, "cannot determine");
         }
     }
@@ -437,15 +506,29 @@ fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
     assert_eq!(out.status("thinpool.health"), "skip");
     std::fs::remove_file(host.path("dm/fail")).expect("remove");
 
-    // The parent link down.
+    // The parent link down (named: taking it down also removes the default route, which
+    // would otherwise name it).
     host.netns.ip(&["link", "set", UPLINK, "down"]);
-    let out = host.run(&[]);
+    let out = host.run(&["--var", &format!("parent_iface={UPLINK}")]);
     assert_eq!(
         changes(&baseline, &statuses(&out)),
         expect(&[("net.parent_iface", "fail")])
     );
     assert_message(&out, "net.parent_iface", "administratively down");
+    // Unnamed, with no default route left: the checks that need the interface say they cannot
+    // tell which it is, rather than pass or guess.
+    let out = host.run(&[]);
+    assert_eq!(
+        changes(&baseline, &statuses(&out)),
+        expect(&[
+            ("net.parent_iface", "error"),
+            ("flintlockd.config", "error")
+        ])
+    );
+    assert_message(&out, "net.parent_iface", "no default route");
     host.netns.ip(&["link", "set", UPLINK, "up"]);
+    host.netns
+        .ip(&["route", "add", "default", "via", GATEWAY, "dev", UPLINK]);
 
     // A drop-in without --containerd-socket.
     host.write_flintlockd_unit(false);
@@ -457,16 +540,17 @@ fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
     assert_message(
         &out,
         "flintlockd.config",
-        "no --containerd-socket: flintlockd uses the default /run/containerd/containerd.sock",
+        "containerd socket is /run/containerd/containerd.sock (default), not",
     );
     host.write_flintlockd_unit(true);
 
     // flintlockd bound to loopback only: a warning while remote access is expected.
     host.serve_flintlock("127.0.0.1:0");
     let out = host.run(&[]);
+    // What really listens decides exposure: loopback only is not exposed, whatever the flags.
     assert_eq!(
         changes(&baseline, &statuses(&out)),
-        expect(&[("flintlock.listen", "warn")])
+        expect(&[("flintlock.listen", "warn"), ("flintlock.exposed", "pass")])
     );
     assert_message(&out, "flintlock.listen", "loopback only");
     assert_eq!(host.run(&["--only", "flintlock*"]).code, 0);

@@ -5,7 +5,7 @@
 //! file, and the images remediation imports into a real containerd.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,12 +16,15 @@ use crate::support::{Output, path_with_fakes};
 
 const POOL: &str = "flintlock-dev-thinpool";
 const DEVMAPPER: &str = "/var/lib/containerd-dev/snapshotter/devmapper";
+/// liquidmetal-dev/flintlock `flintlockd.service` (v0.11.0), without its license header.
+const UPSTREAM_FLINTLOCKD_UNIT: &str = "[Unit]\nDescription=flintlock microvm service\nDocumentation=https://www.liquidmetal.dev\nRequires=containerd.service\n\n[Service]\nExecStartPre=which firecracker\nExecStartPre=which flintlockd\nExecStart=/usr/local/bin/flintlockd run\nRestart=always\nRestartSec=5\nUser=root\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target\n";
+
 const EVERY_HOST_REMEDIATION: [&str; 6] = [
     "packages",
     "kernel-modules",
     "thinpool",
     "containerd-dev",
-    "flintlockd-dropin",
+    "flintlockd-unit",
     "kvm-access",
 ];
 
@@ -42,6 +45,9 @@ impl Staged {
         }
         let r = root.path();
         std::fs::create_dir_all(r.join("etc")).expect("etc");
+        // A kernel with module support has /proc/modules (the fake modprobe appends to it).
+        std::fs::create_dir_all(r.join("proc")).expect("proc");
+        std::fs::write(r.join("proc/modules"), "").expect("modules");
         std::fs::write(r.join("etc/group"), "root:x:0:\ndisk:x:6:\nkvm:x:108:\n").expect("group");
         std::fs::create_dir_all(r.join("dev")).expect("dev");
         // The KVM device node as the staged host has it: root:disk 0600 (no group access).
@@ -59,12 +65,22 @@ impl Staged {
             "thin-pool        v1.22.0\n",
         )
         .expect("targets");
-        // flintlockd is installed and running (its own unit file), as the playbook assumes.
+        // flintlockd is installed and running with upstream's unit (flintlockd.service in
+        // liquidmetal-dev/flintlock: `flintlockd run`, Requires=containerd.service, User=root).
         std::fs::write(
             state.path().join("systemd/flintlockd.service"),
-            "Id=flintlockd.service\nMainPID=4242\nLoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n",
+            "Id=flintlockd.service\nType=simple\nUser=root\nMainPID=4242\nExecStart={ path=/usr/local/bin/flintlockd ; argv[]=/usr/local/bin/flintlockd run ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=4242 ; code=(null) ; status=0/0 }\nRequires=containerd.service system.slice\nAfter=network.target\nEnvironment=\nLoadState=loaded\nActiveState=active\nSubState=running\nFragmentPath=/etc/systemd/system/flintlockd.service\nDropInPaths=\nUnitFileState=enabled\n",
         )
         .expect("unit");
+        // Upstream's unit file itself, which flintlockd-unit rewrites.
+        std::fs::create_dir_all(r.join("etc/systemd/system")).expect("systemd dir");
+        std::fs::write(
+            r.join("etc/systemd/system/flintlockd.service"),
+            UPSTREAM_FLINTLOCKD_UNIT,
+        )
+        .expect("unit file");
+        // flintlockd's config dir, under the root (the checks' lib reads it at this var).
+        std::fs::create_dir_all(r.join("etc/opt/flintlockd")).expect("config dir");
         std::fs::create_dir_all(r.join("run/containerd-dev")).expect("run");
         let socket =
             std::os::unix::net::UnixListener::bind(r.join("run/containerd-dev/containerd.sock"))
@@ -106,6 +122,14 @@ impl Staged {
     }
 
     fn hostscript(&self, command: &str, args: &[&str]) -> Output {
+        self.hostscript_with(command, args, &["--format", "json"])
+    }
+
+    fn hostscript_human(&self, command: &str, args: &[&str]) -> Output {
+        self.hostscript_with(command, args, &["--color", "never"])
+    }
+
+    fn hostscript_with(&self, command: &str, args: &[&str], format: &[&str]) -> Output {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let s = self.state.path();
         let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
@@ -115,7 +139,13 @@ impl Staged {
             .arg(repo.join("remediations"))
             .arg("--root")
             .arg(self.root())
-            .args(["--var", "flintlock_user=nobody", "--format", "json"])
+            .args(["--var", "flintlock_user=nobody"])
+            .arg("--var")
+            .arg(format!(
+                "flintlock_config_dir={}",
+                self.root().join("etc/opt/flintlockd").display()
+            ))
+            .args(format)
             .current_dir(repo)
             .env("PATH", path_with_fakes())
             .env("FAKE_DM_DIR", s.join("dm"))
@@ -140,7 +170,18 @@ impl Staged {
 /// A command the remediations run only to look at the current state.
 fn is_query(call: &str) -> bool {
     call.starts_with("losetup --output NAME --noheadings --associated")
-        || call.starts_with("dmsetup table")
+        || call.starts_with("losetup --list")
+        || call.starts_with("systemctl show")
+        || call.starts_with("blockdev --getsize64")
+        || [
+            "dmsetup table",
+            "dmsetup targets",
+            "dmsetup ls",
+            "dmsetup status",
+            "dmsetup info",
+        ]
+        .iter()
+        .any(|q| call.starts_with(q))
         || call.starts_with("systemctl is-")
 }
 
@@ -227,13 +268,16 @@ fn a_dry_run_shows_every_change_and_leaves_the_root_byte_identical() {
     assert!(details.iter().any(|d| d.starts_with(&format!(
         "dmsetup create {POOL} --table '0 209715200 thin-pool <loop device of {DEVMAPPER}/metadata> <loop device of {DEVMAPPER}/data> 128 32768 1 skip_block_zeroing'"
     ))), "{details:?}");
-    let dropin = &remediation(&doc, "flintlockd-dropin")["steps"][0];
-    assert!(
-        dropin["detail"].as_str().unwrap_or_default().contains(
-            "+ExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --grpc-endpoint 0.0.0.0:9090 --parent-iface eno4 --insecure"
-        ),
-        "{dropin}"
-    );
+    // The whole unit, as a diff against upstream's: the containerd dependency replaced (a
+    // drop-in could not remove it), the flags from the effective settings.
+    let unit = &remediation(&doc, "flintlockd-unit")["steps"][1];
+    let diff = unit["detail"].as_str().unwrap_or_default();
+    for line in [
+        "-Requires=containerd.service\n+Requires=containerd-dev.service\n+After=containerd-dev.service\n",
+        "-ExecStart=/usr/local/bin/flintlockd run\n+ExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --bridge-name br-mvm --insecure\n",
+    ] {
+        assert!(diff.contains(line), "{unit}");
+    }
 }
 
 #[test]
@@ -248,21 +292,22 @@ fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
     let changing = host.take_changing_calls();
     let expected = [
         "apt-get update -q",
-        "apt-get install -y -q dmsetup bc thin-provisioning-tools lvm2 containerd",
+        "apt-get install -y -q dmsetup thin-provisioning-tools util-linux containerd e2fsprogs",
         "modprobe dm_thin_pool",
-        "modprobe macvlan",
-        "modprobe macvtap",
+        "modprobe tun",
         &format!("losetup --find --show ROOT{DEVMAPPER}/data"),
         &format!("losetup --find --show ROOT{DEVMAPPER}/metadata"),
         &format!(
             "dmsetup create {POOL} --table 0 209715200 thin-pool /dev/loop1 /dev/loop0 128 32768 1 skip_block_zeroing"
         ),
         "systemctl daemon-reload",
+        "systemctl enable hostscript-thinpool",
+        "systemctl daemon-reload",
         "systemctl enable containerd-dev",
         "systemctl start containerd-dev",
         "systemctl daemon-reload",
         "systemctl restart flintlockd",
-        "usermod --root ROOT --append --groups disk nobody",
+        "usermod --root ROOT --append --groups kvm nobody",
     ];
     assert_eq!(changing, expected);
 
@@ -283,18 +328,39 @@ fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
         "{unit}"
     );
     assert_eq!(
-        host.read("/etc/systemd/system/flintlockd.service.d/containerd-dev.conf"),
-        "# Written by hostscript (remediation flintlockd-dropin): flintlockd on containerd-dev.\n[Unit]\nRequires=containerd-dev.service\nAfter=containerd-dev.service\n\n[Service]\nExecStart=\nExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --grpc-endpoint 0.0.0.0:9090 --parent-iface eno4 --insecure\n"
+        host.read("/etc/systemd/system/flintlockd.service"),
+        "# Written by hostscript (remediation flintlockd-unit): upstream's flintlockd.service\n# (liquidmetal-dev/flintlock) with Requires=/After= on containerd-dev.service.\n[Unit]\nDescription=flintlock microvm service\nDocumentation=https://www.liquidmetal.dev\nRequires=containerd-dev.service\nAfter=containerd-dev.service\n\n[Service]\nExecStartPre=which firecracker\nExecStartPre=which flintlockd\nExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --bridge-name br-mvm --insecure\nRestart=always\nRestartSec=5\nUser=root\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target\n"
+    );
+    // Upstream's unit is kept as the backup.
+    assert!(
+        std::fs::read_dir(host.root().join("etc/systemd/system"))
+            .expect("dir")
+            .flatten()
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("flintlockd.service.hostscript-bak-")),
+        "no backup of the replaced unit"
     );
     assert_eq!(
         host.read("/etc/modules-load.d/hostscript.conf"),
-        "# Kernel modules hostscript remediations load at boot.\ndm_thin_pool\nmacvlan\nmacvtap\n"
+        "# Kernel modules hostscript remediations load at boot.\ndm_thin_pool\ntun\n"
     );
     assert_eq!(
         host.read("/etc/udev/rules.d/65-hostscript-kvm.rules"),
-        "KERNEL==\"kvm\", GROUP=\"disk\", MODE=\"0660\"\n"
+        "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"\n"
     );
-    assert!(host.read("/etc/group").contains("disk:x:6:nobody\n"));
+    assert!(host.read("/etc/group").contains("kvm:x:108:nobody\n"));
+    // The device belongs to group kvm, mode 0660 (Firecracker's getting-started setup).
+    let kvm = std::fs::metadata(host.root().join("dev/kvm")).expect("kvm");
+    assert_eq!((kvm.gid(), kvm.permissions().mode() & 0o777), (108, 0o660));
+    // The pool comes back at boot, before containerd-dev.
+    let boot = host.read("/etc/systemd/system/hostscript-thinpool.service");
+    assert!(
+        boot.contains("\nBefore=containerd-dev.service\n")
+            && boot.contains("\nRequiredBy=containerd-dev.service\n"),
+        "{boot}"
+    );
     let data = std::fs::metadata(
         host.root()
             .join(DEVMAPPER.trim_start_matches('/'))
@@ -409,12 +475,12 @@ fn applying_needs_root_and_one_run_at_a_time() {
 }
 
 #[test]
-fn a_failed_step_stops_its_remediation_and_the_ones_after_it() {
+fn a_failed_step_stops_its_remediation_and_says_what_it_left_changed() {
     let host = Staged::new();
-    // dmsetup refuses, as it does without root.
+    // device-mapper answers queries but refuses to create the pool.
     std::fs::write(
-        host.state.path().join("dm/fail"),
-        "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\n",
+        host.state.path().join("dm/fail.create"),
+        "device-mapper: create ioctl on flintlock-dev-thinpool failed: No space left on device\nCommand failed.\n",
     )
     .expect("fail");
     let out = host.remediate(&["thinpool", "containerd-dev", "packages"]);
@@ -422,13 +488,6 @@ fn a_failed_step_stops_its_remediation_and_the_ones_after_it() {
     let doc = out.json();
     let thinpool = remediation(&doc, "thinpool");
     assert_eq!(thinpool["outcome"], "failed");
-    assert!(
-        thinpool["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("dmsetup needs root"),
-        "{thinpool}"
-    );
     let steps = thinpool["steps"].as_array().expect("steps");
     assert_eq!(
         steps.last().map(|s| s["state"].clone()),
@@ -445,6 +504,110 @@ fn a_failed_step_stops_its_remediation_and_the_ones_after_it() {
         "changed",
         "runs first, unaffected"
     );
+    // The change log ends the remediation with exactly what it left changed.
+    let log = host.read("/var/log/hostscript/changes.log");
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("remediation=thinpool state=stopped"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(stopped.contains("left_changed=[\"directory "), "{stopped}");
+    assert!(stopped.contains("loop device for"), "{stopped}");
+    // And so does the human report.
+    let human = host.hostscript_human("remediate", &["thinpool"]);
+    assert!(human.stdout.contains("stopped"), "{}", human.stdout);
+}
+
+#[test]
+fn thinpool_refuses_before_any_change_when_its_preconditions_fail() {
+    // Every case: a refusal naming the reason, no change to the root, no changing command,
+    // and the dry run reports the same refusal.
+    type Setup<'a> = &'a dyn Fn(&Staged);
+    let cases: [(&str, Setup, &str); 4] = [
+        (
+            "device-mapper unusable",
+            &|h: &Staged| {
+                std::fs::write(
+                    h.state.path().join("dm/fail"),
+                    "/dev/mapper/control: open failed: No such device\nFailure to communicate with kernel device-mapper driver.\n",
+                )
+                .expect("fail")
+            },
+            "device-mapper",
+        ),
+        (
+            "no thin-pool target",
+            &|h: &Staged| {
+                std::fs::write(
+                    h.state.path().join("dm/targets"),
+                    "striped          v1.6.0\n",
+                )
+                .expect("targets")
+            },
+            "no thin-pool target",
+        ),
+        (
+            "only the data file",
+            &|h: &Staged| {
+                let dir = h.root().join(DEVMAPPER.trim_start_matches('/'));
+                std::fs::create_dir_all(&dir).expect("dir");
+                std::fs::write(dir.join("data"), "").expect("data");
+            },
+            "would orphan containerd's pool metadata",
+        ),
+        (
+            "a damaged pool",
+            &|h: &Staged| {
+                let s = h.state.path();
+                std::fs::write(s.join("dm/ls"), format!("{POOL}\t(253:0)\n")).expect("ls");
+                std::fs::create_dir_all(s.join("dm/status")).expect("status");
+                std::fs::write(
+                    s.join(format!("dm/status/{POOL}")),
+                    "0 209715200 thin-pool Fail\n",
+                )
+                .expect("status");
+                std::fs::create_dir_all(s.join("dm/table")).expect("table");
+                std::fs::write(
+                    s.join(format!("dm/table/{POOL}")),
+                    "0 209715200 thin-pool 7:1 7:0 128 32768 1 skip_block_zeroing\n",
+                )
+                .expect("table");
+            },
+            "thin_repair",
+        ),
+    ];
+    for (name, setup, needle) in cases {
+        let host = Staged::new();
+        setup(&host);
+        let before = snapshot(host.root());
+        for args in [&["thinpool", "--dry-run"][..], &["thinpool"][..]] {
+            let out = host.remediate(args);
+            assert_eq!(out.code, 1, "{name} {args:?}: {}", out.stdout);
+            let doc = out.json();
+            let r = remediation(&doc, "thinpool");
+            assert_eq!(r["outcome"], "failed", "{name} {args:?}: {r}");
+            assert!(
+                r["error"].as_str().unwrap_or_default().contains(needle),
+                "{name} {args:?}: {r}"
+            );
+            let changes: Vec<&serde_json::Value> = r["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .filter(|s| s["state"] == "changed" || s["state"] == "would_change")
+                .collect();
+            assert!(changes.is_empty(), "{name} {args:?}: {changes:?}");
+            // Nothing but hostscript's own bookkeeping (the lock, and the change log that
+            // records the refusal).
+            let mut after = snapshot(host.root());
+            after.retain(|path, _| {
+                !path.starts_with("run/lock")
+                    && !path.starts_with("var/log")
+                    && (path != "var" || before.contains_key("var"))
+            });
+            assert_eq!(after, before, "{name} {args:?}");
+            assert_eq!(host.take_changing_calls(), Vec::<String>::new(), "{name}");
+        }
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! `dm::` — device-mapper state: `list()`, `exists(name)`, `targets()`, `status(name)` and
-//! `table(name)`, each also taking `#{ dmsetup: "/path/to/dmsetup", timeout: seconds }`.
+//! `dm::` — device-mapper state: `list()`, `exists(name)`, `targets()`, `status(name)`,
+//! `table(name)` and `info(name)`, each also taking `#{ dmsetup: "/path/to/dmsetup", timeout: seconds }`.
 //! The dmsetup program defaults to `$HOSTSCRIPT_DMSETUP`, else `dmsetup` on PATH.
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
@@ -46,6 +46,20 @@ pub fn module(runtime: Runtime) -> Module {
     register_named(&mut m, &runtime, "status", |rt, dm, name| {
         let segments = rt.block_on(dm.status(name)).map_err(|e| e.to_string())?;
         Ok(device_map(name, segments).into())
+    });
+    register_named(&mut m, &runtime, "info", |rt, dm, name| {
+        let i = rt.block_on(dm.info(name)).map_err(|e| e.to_string())?;
+        Ok(map([
+            ("name", i.name.into()),
+            ("live_table", i.live_table.into()),
+            ("inactive_table", i.inactive_table.into()),
+            ("suspended", i.suspended.into()),
+            ("read_only", i.read_only.into()),
+            ("open", int(i.open)),
+            ("segments", int(i.segments)),
+            ("events", int(i.events)),
+        ])
+        .into())
     });
     register_named(&mut m, &runtime, "table", |rt, dm, name| {
         let segments = rt.block_on(dm.table(name)).map_err(|e| e.to_string())?;

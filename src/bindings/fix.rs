@@ -182,6 +182,59 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
     );
 
     let f = fix.clone();
+    m.set_native_fn("remove_file", move |ctx: NativeCallContext, path: &str| {
+        f.record(&ctx, file::remove_file(f.settings(), path))
+    });
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "chgrp",
+        move |ctx: NativeCallContext, path: &str, group: &str| {
+            f.record(&ctx, file::chgrp(f.settings(), path, group))
+        },
+    );
+
+    let f = fix.clone();
+    m.set_native_fn(
+        "ensure_group",
+        move |ctx: NativeCallContext, group: &str| {
+            let timeout = f.timeout(&ctx)?;
+            let step = f
+                .runtime
+                .block_on(system::ensure_group(f.settings(), group, timeout));
+            f.record(&ctx, step)
+        },
+    );
+
+    // Preconditions: checked before the first change, so a remediation that cannot do its
+    // job refuses with the reason and changes nothing (a dry run reports the same refusal).
+    let f = fix.clone();
+    m.set_native_fn(
+        "require",
+        move |ctx: NativeCallContext, holds: bool, message: &str| {
+            if holds {
+                return Ok(());
+            }
+            f.record(
+                &ctx,
+                Step::new("precondition", StepState::Failed, message.to_string()),
+            )
+            .map(|_| ())
+        },
+    );
+
+    // A dry run that cannot look at something (a query that needs root): say so and stop,
+    // rather than guess "would change" for the steps that depend on it.
+    m.set_native_fn(
+        "cannot_tell",
+        move |ctx: NativeCallContext, action: &str, reason: &str| -> Result<()> {
+            let step = Step::new(action, StepState::Unknown, reason.to_string());
+            journal::record(step);
+            Err(error_at(&ctx, format!("cannot tell: {reason}")))
+        },
+    );
+
+    let f = fix.clone();
     m.set_native_fn("loop_device", move |ctx: NativeCallContext, path: &str| {
         let timeout = f.timeout(&ctx)?;
         let (step, device) = f

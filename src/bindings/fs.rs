@@ -165,7 +165,11 @@ fn stat_map(st: FileStat) -> Map {
         ("gid", i64::from(st.gid).into()),
         ("owner", opt(st.owner)),
         ("group", opt(st.group)),
-        ("size", (st.size as i64).into()),
+        ("size", i64::try_from(st.size).unwrap_or(i64::MAX).into()),
+        (
+            "allocated",
+            i64::try_from(st.allocated).unwrap_or(i64::MAX).into(),
+        ),
         ("mtime", st.mtime.into()),
         ("major", opt(major)),
         ("minor", opt(minor)),

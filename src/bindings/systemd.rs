@@ -17,7 +17,22 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str, o: Map| {
         unit(&ctx, &runtime, name, o)
     });
+    // An EnvironmentFile= as systemd would read it when starting the unit.
+    m.set_native_fn("env_file", |ctx: NativeCallContext, path: &str| {
+        env_file(path).map_err(|e| error_at(&ctx, e))
+    });
     m
+}
+
+fn env_file(path: &str) -> Result<Map, String> {
+    let text =
+        crate::host::fs::read(std::path::Path::new(path), 1 << 20).map_err(|e| e.to_string())?;
+    let (vars, dropped) = systemd::parse_env_file(&text).map_err(|e| format!("{path}: {e}"))?;
+    let vars: Map = vars
+        .into_iter()
+        .map(|(k, v)| (k.into(), Dynamic::from(v)))
+        .collect();
+    Ok(map([("vars", vars.into()), ("dropped", strings(dropped))]))
 }
 
 fn strings(items: Vec<String>) -> Dynamic {
@@ -53,6 +68,22 @@ fn unit(
         .into_iter()
         .map(|c| Dynamic::from_map(map([("path", c.path.into()), ("argv", strings(c.argv))])))
         .collect();
+    // Later assignments of a name win, as systemd applies them.
+    let environment: Map = u
+        .environment
+        .into_iter()
+        .map(|(k, v)| (k.into(), Dynamic::from(v)))
+        .collect();
+    let environment_files: Array = u
+        .environment_files
+        .into_iter()
+        .map(|f| {
+            Dynamic::from_map(map([
+                ("path", f.path.into()),
+                ("optional", f.ignore_errors.into()),
+            ]))
+        })
+        .collect();
     Ok(map([
         ("name", u.name.into()),
         ("exists", (u.load_state != "not-found").into()),
@@ -66,5 +97,9 @@ fn unit(
         ("drop_in_paths", strings(u.drop_in_paths)),
         ("requires", strings(u.requires)),
         ("after", strings(u.after)),
+        ("type", u.service_type.into()),
+        ("user", u.user.into()),
+        ("environment", environment.into()),
+        ("environment_files", environment_files.into()),
     ]))
 }

@@ -76,6 +76,11 @@ impl Session {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
+        let lib_fallbacks = if options.remediating.is_some() {
+            options.base_vars_dirs.to_vec()
+        } else {
+            Vec::new()
+        };
         let capability = match options.remediating {
             None => Capability::ReadOnly,
             Some(r) => Capability::Remediate(Arc::new(engine::Remediating {
@@ -90,6 +95,7 @@ impl Session {
         let engine = Arc::new(engine::build(EngineOptions {
             capability,
             roots: discovered.roots(),
+            lib_fallbacks,
             vars: Arc::new(vars),
             runtime: runtime.handle().clone(),
         }));

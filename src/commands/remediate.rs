@@ -149,10 +149,12 @@ pub struct Applied {
 impl Applied {
     pub fn ok(&self) -> bool {
         self.load_failures == 0
-            && self
-                .results
-                .iter()
-                .all(|r| r.outcome != Outcome::Failed && r.outcome != Outcome::Skipped)
+            && self.results.iter().all(|r| {
+                !matches!(
+                    r.outcome,
+                    Outcome::Failed | Outcome::Skipped | Outcome::Unknown
+                )
+            })
     }
 
     pub fn exit_code(&self) -> u8 {

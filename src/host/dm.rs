@@ -57,6 +57,26 @@ impl Dmsetup {
         self.segments("table", name).await
     }
 
+    /// `dmsetup info` of one device: whether it is suspended, read-only, open, and the
+    /// tables it has (containerd's pkg/dmsetup reads the same columns).
+    pub async fn info(&self, name: &str) -> Result<Info, DmError> {
+        let args = [
+            "info",
+            "--columns",
+            "--noheadings",
+            "--separator",
+            " ",
+            "-o",
+            "name,attr,open,segments,events",
+            name,
+        ];
+        let out = self.run(&args, Some(name)).await?;
+        parse_info(&out).map_err(|message| DmError::Parse {
+            args: format!("info {name}"),
+            message,
+        })
+    }
+
     async fn segments(&self, verb: &str, name: &str) -> Result<Vec<Segment>, DmError> {
         let out = self.run(&[verb, name], Some(name)).await?;
         let kind = if verb == "table" {
@@ -64,14 +84,10 @@ impl Dmsetup {
         } else {
             SegmentKind::Status
         };
-        out.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| parse_segment(l, kind))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| DmError::Parse {
-                args: format!("{verb} {name}"),
-                message,
-            })
+        parse_segments(&out, kind).map_err(|message| DmError::Parse {
+            args: format!("{verb} {name}"),
+            message,
+        })
     }
 
     async fn run(&self, args: &[&str], device: Option<&str>) -> Result<String, DmError> {
@@ -231,6 +247,10 @@ pub struct ThinTable {
 }
 
 fn number(field: &str, what: &str) -> Result<u64, String> {
+    // Rust's parser takes a leading `+`; dmsetup never prints one.
+    if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{what} `{field}` is not a number"));
+    }
     field.parse::<u64>().map_err(|e| match e.kind() {
         std::num::IntErrorKind::PosOverflow => format!("{what} `{field}` is out of range"),
         _ => format!("{what} `{field}` is not a number"),
@@ -298,6 +318,82 @@ pub fn parse_targets(text: &str) -> Result<Vec<Target>, String> {
             })
         })
         .collect()
+}
+
+/// Every segment of `dmsetup status|table`. A device with no segments (empty output, or a
+/// device without a live table) or a zero-length segment has no state to judge: an error,
+/// never a healthy device.
+pub fn parse_segments(text: &str, kind: SegmentKind) -> Result<Vec<Segment>, String> {
+    let segments = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| parse_segment(l, kind))
+        .collect::<Result<Vec<_>, _>>()?;
+    if segments.is_empty() {
+        return Err("no segments (empty output: the device has no live table)".into());
+    }
+    if let Some(s) = segments.iter().find(|s| s.length == 0) {
+        return Err(format!("segment at sector {} has length 0", s.start));
+    }
+    Ok(segments)
+}
+
+/// `dmsetup info` columns `name,attr,open,segments,events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    pub name: String,
+    pub live_table: bool,
+    pub inactive_table: bool,
+    pub suspended: bool,
+    pub read_only: bool,
+    pub open: u64,
+    pub segments: u64,
+    pub events: u64,
+}
+
+/// Parses one `NAME ATTR OPEN SEGMENTS EVENTS` line. `attr` is dmsetup's
+/// (`libdm/dm-tools/dmsetup.c` `_dm_info_attr_disp`): `L`ive or `-`, `I`nactive table or `-`,
+/// `s`uspended or `-`, `r`ead-only or `w`ritable, then optional flags (`p` private, ...).
+pub fn parse_info(text: &str) -> Result<Info, String> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let [line] = lines.as_slice() else {
+        return Err(format!("expected one line, got {}", lines.len()));
+    };
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let [name, attr, open, segments, events] = f.as_slice() else {
+        return Err(format!(
+            "line `{line}` is not `NAME ATTR OPEN SEGMENTS EVENTS`"
+        ));
+    };
+    let a: Vec<char> = attr.chars().collect();
+    if a.len() < 4 {
+        return Err(format!("attr `{attr}` is shorter than 4 flags"));
+    }
+    let flag = |i: usize, on: char| -> Result<bool, String> {
+        match a[i] {
+            c if c == on => Ok(true),
+            '-' => Ok(false),
+            c => Err(format!(
+                "attr `{attr}`: unexpected `{c}` at position {}",
+                i + 1
+            )),
+        }
+    };
+    let read_only = match a[3] {
+        'r' => true,
+        'w' => false,
+        c => return Err(format!("attr `{attr}`: `{c}` is neither r nor w")),
+    };
+    Ok(Info {
+        name: name.to_string(),
+        live_table: flag(0, 'L')?,
+        inactive_table: flag(1, 'I')?,
+        suspended: flag(2, 's')?,
+        read_only,
+        open: number(open, "open count")?,
+        segments: number(segments, "segments")?,
+        events: number(events, "events")?,
+    })
 }
 
 /// One `<start> <length> <target> <params>` line.
@@ -473,6 +569,41 @@ pub fn parse_thin_table(f: &[&str]) -> Result<ThinTable, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_attr_flags_and_refusals() {
+        let i = parse_info("flintlock-dev-thinpool L-sw 1 1 0\n").expect("info");
+        assert!(i.suspended && i.live_table && !i.read_only && !i.inactive_table);
+        assert_eq!(i.open, 1);
+        let live = parse_info("pool L--w 0 1 3\n").expect("info");
+        assert!(!live.suspended);
+        assert!(parse_info("").is_err());
+        assert!(parse_info("pool L-?w 0 1 0\n").is_err());
+        assert!(parse_info("pool L--x 0 1 0\n").is_err());
+        assert!(parse_info("pool L--w +1 1 0\n").is_err());
+        assert!(parse_info("pool L--w 0 1\n").is_err());
+    }
+
+    #[test]
+    fn empty_output_and_zero_length_pools_are_errors() {
+        assert!(parse_segments("", SegmentKind::Status).is_err());
+        assert!(parse_segments("\n", SegmentKind::Table).is_err());
+        let zero = "0 0 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
+        assert!(
+            parse_segments(zero, SegmentKind::Status)
+                .unwrap_err()
+                .contains("length 0")
+        );
+        let ok = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
+        assert_eq!(
+            parse_segments(ok, SegmentKind::Status)
+                .expect("parses")
+                .len(),
+            1
+        );
+        let plus = "0 +209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
+        assert!(parse_segments(plus, SegmentKind::Status).is_err());
+    }
 
     fn pool(line: &str) -> Result<ThinPoolStatus, String> {
         match parse_segment(line, SegmentKind::Status)?.parsed {

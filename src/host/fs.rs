@@ -94,6 +94,9 @@ pub struct FileStat {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub size: u64,
+    /// Bytes the file really occupies on disk (`st_blocks` × 512); less than `size` for a
+    /// sparse file.
+    pub allocated: u64,
     /// Seconds since the Unix epoch.
     pub mtime: i64,
     /// Device numbers of a character or block device.
@@ -157,6 +160,7 @@ pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
             .flatten()
             .map(|g| g.name),
         size: meta.size(),
+        allocated: meta.blocks().saturating_mul(512),
         mtime: meta.mtime(),
         rdev,
     })
@@ -507,6 +511,7 @@ mod tests {
             owner: None,
             group: Some("kvm".into()),
             size: 0,
+            allocated: 0,
             mtime: 0,
             rdev: Some((10, 232)),
         }

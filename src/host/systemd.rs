@@ -38,9 +38,23 @@ pub struct Unit {
     pub drop_in_paths: Vec<String>,
     pub requires: Vec<String>,
     pub after: Vec<String>,
+    /// `Type=` (simple, exec, forking, oneshot, notify, ...).
+    pub service_type: String,
+    /// `User=`; empty means root.
+    pub user: String,
+    /// `Environment=` assignments, in order (drop-ins applied).
+    pub environment: Vec<(String, String)>,
+    /// `EnvironmentFile=` paths and whether a missing file is ignored (`-` prefix).
+    pub environment_files: Vec<EnvironmentFile>,
 }
 
-const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecStart,FragmentPath,DropInPaths,Requires,After";
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentFile {
+    pub path: String,
+    pub ignore_errors: bool,
+}
+
+const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecStart,FragmentPath,DropInPaths,Requires,After,Type,User,Environment,EnvironmentFiles";
 
 pub async fn unit(name: &str, systemctl: &str, timeout: Duration) -> Result<Unit, SystemdError> {
     let argv = ["show", &format!("--property={PROPERTIES}"), "--", name];
@@ -75,11 +89,15 @@ pub async fn unit(name: &str, systemctl: &str, timeout: Duration) -> Result<Unit
             message,
         });
     }
-    Ok(parse_show(name, &out.stdout))
+    parse_show(name, &out.stdout).map_err(|message| SystemdError::Failed {
+        unit: name.to_string(),
+        message,
+    })
 }
 
-/// Parses `systemctl show` output (`Key=Value` lines; ExecStart may repeat).
-pub fn parse_show(name: &str, text: &str) -> Unit {
+/// Parses `systemctl show` output (`Key=Value` lines; ExecStart and EnvironmentFiles may
+/// repeat). A value it does not understand is an error, never a default.
+pub fn parse_show(name: &str, text: &str) -> Result<Unit, String> {
     let mut unit = Unit {
         name: name.to_string(),
         ..Unit::default()
@@ -100,16 +118,188 @@ pub fn parse_show(name: &str, text: &str) -> Unit {
             "ActiveState" => unit.active_state = value.to_string(),
             "SubState" => unit.sub_state = value.to_string(),
             "UnitFileState" => unit.unit_file_state = value.to_string(),
-            "MainPID" => unit.main_pid = value.parse().unwrap_or(0),
+            "MainPID" => {
+                unit.main_pid = value
+                    .parse()
+                    .map_err(|_| format!("MainPID `{value}` is not a process id"))?
+            }
             "ExecStart" => unit.exec_start.extend(parse_exec(value)),
             "FragmentPath" => unit.fragment_path = value.to_string(),
             "DropInPaths" => unit.drop_in_paths = list(),
             "Requires" => unit.requires = list(),
             "After" => unit.after = list(),
+            "Type" => unit.service_type = value.to_string(),
+            "User" => unit.user = value.to_string(),
+            "Environment" => unit.environment = parse_environment(value)?,
+            "EnvironmentFiles" if !value.is_empty() => {
+                unit.environment_files.push(parse_environment_file(value)?)
+            }
             _ => {}
         }
     }
-    unit
+    Ok(unit)
+}
+
+/// `Environment=A=1 "B=two words"`: systemctl prints each assignment shell-quoted when it
+/// needs quoting (`shell_maybe_quote`), separated by spaces.
+fn parse_environment(value: &str) -> Result<Vec<(String, String)>, String> {
+    let words = shlex::split(value)
+        .ok_or_else(|| format!("Environment `{value}` has unbalanced quotes"))?;
+    words
+        .into_iter()
+        .map(|w| {
+            w.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("Environment entry `{w}` is not NAME=VALUE"))
+        })
+        .collect()
+}
+
+/// `EnvironmentFiles=/etc/default/x (ignore_errors=no)`, one line per file.
+fn parse_environment_file(value: &str) -> Result<EnvironmentFile, String> {
+    let bad = || format!("EnvironmentFiles `{value}` is not `PATH (ignore_errors=yes|no)`");
+    let (path, flag) = value.rsplit_once(" (ignore_errors=").ok_or_else(bad)?;
+    let ignore_errors = match flag {
+        "yes)" => true,
+        "no)" => false,
+        _ => return Err(bad()),
+    };
+    Ok(EnvironmentFile {
+        path: path.to_string(),
+        ignore_errors,
+    })
+}
+
+/// Whether systemd accepts `name` as an environment variable name: letters, digits and `_`,
+/// not starting with a digit (systemd `src/basic/env-util.c` `env_name_is_valid`). Other
+/// assignments are dropped, from `Environment=` and from environment files alike.
+pub fn env_name_is_valid(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The assignments of an environment file systemd keeps, in order, and the names it drops.
+pub type EnvFile = (Vec<(String, String)>, Vec<String>);
+
+/// An environment file as systemd reads it (`src/basic/env-file.c`): `NAME=VALUE` lines;
+/// blank lines and lines starting with `#` or `;` are comments; values may be single-quoted
+/// (literal) or double-quoted (backslash escapes); outside quotes a backslash escapes the next
+/// character and one at the end of a line continues it; unquoted trailing whitespace is
+/// dropped. Returns the valid assignments in order and the names systemd would drop. A line
+/// without `=`, or an unterminated quote, is an error.
+pub fn parse_env_file(text: &str) -> Result<EnvFile, String> {
+    let mut assignments = Vec::new();
+    let mut dropped = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1usize;
+    loop {
+        // Skip blank space and comment lines.
+        while let Some(&c) = chars.peek() {
+            if c == '\n' {
+                line += 1;
+                chars.next();
+            } else if c.is_whitespace() {
+                chars.next();
+            } else if c == '#' || c == ';' {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            } else {
+                break;
+            }
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let start = line;
+        let mut key = String::new();
+        loop {
+            match chars.next() {
+                Some('=') => break,
+                Some('\n') | None => {
+                    return Err(format!("line {start}: `{}` is not NAME=VALUE", key.trim()));
+                }
+                Some(c) => key.push(c),
+            }
+        }
+        let key = key.trim().to_string();
+        let mut value = String::new();
+        // Length of `value` that is protected from trailing-whitespace trimming.
+        let mut kept = 0;
+        // Leading whitespace of the value is dropped.
+        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+            chars.next();
+        }
+        loop {
+            match chars.next() {
+                None => break,
+                Some('\n') => {
+                    line += 1;
+                    break;
+                }
+                Some('\'') => {
+                    loop {
+                        match chars.next() {
+                            Some('\'') => break,
+                            Some(c) => {
+                                if c == '\n' {
+                                    line += 1;
+                                }
+                                value.push(c)
+                            }
+                            None => return Err(format!("line {start}: unterminated ' quote")),
+                        }
+                    }
+                    kept = value.len();
+                }
+                Some('"') => {
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => match chars.next() {
+                                Some('\n') => line += 1,
+                                Some(c @ ('"' | '\\' | '`' | '$')) => value.push(c),
+                                Some(c) => {
+                                    value.push('\\');
+                                    value.push(c);
+                                }
+                                None => return Err(format!("line {start}: unterminated \" quote")),
+                            },
+                            Some(c) => {
+                                if c == '\n' {
+                                    line += 1;
+                                }
+                                value.push(c)
+                            }
+                            None => return Err(format!("line {start}: unterminated \" quote")),
+                        }
+                    }
+                    kept = value.len();
+                }
+                Some('\\') => match chars.next() {
+                    Some('\n') => line += 1,
+                    Some(c) => {
+                        value.push(c);
+                        kept = value.len();
+                    }
+                    None => {}
+                },
+                Some(c) => value.push(c),
+            }
+        }
+        let trimmed = value[kept..].trim_end().len() + kept;
+        value.truncate(trimmed);
+        if env_name_is_valid(&key) {
+            assignments.push((key, value));
+        } else {
+            dropped.push(key);
+        }
+    }
+    Ok((assignments, dropped))
 }
 
 /// `{ path=/bin/x ; argv[]=/bin/x --flag value ; ignore_errors=no ; ... }`, possibly several.
@@ -161,11 +351,60 @@ mod tests {
     }
 
     #[test]
+    fn environment_and_files_parse_as_systemctl_prints_them() {
+        let u = parse_show(
+            "x",
+            "Type=simple\nUser=\nEnvironment=FLINTLOCKD_INSECURE=true \"GREETING=hello world\"\nEnvironmentFiles=/etc/default/flintlockd (ignore_errors=yes)\nEnvironmentFiles=/etc/flintlockd.env (ignore_errors=no)\n",
+        )
+        .expect("parses");
+        assert_eq!(u.service_type, "simple");
+        assert_eq!(
+            u.environment,
+            [
+                ("FLINTLOCKD_INSECURE".to_string(), "true".to_string()),
+                ("GREETING".to_string(), "hello world".to_string())
+            ]
+        );
+        assert_eq!(u.environment_files.len(), 2);
+        assert!(u.environment_files[0].ignore_errors);
+        assert_eq!(u.environment_files[1].path, "/etc/flintlockd.env");
+        assert!(parse_show("x", "MainPID=12x\n").is_err());
+        assert!(parse_show("x", "EnvironmentFiles=/etc/x\n").is_err());
+        assert!(parse_show("x", "Environment=\"A=1\n").is_err());
+    }
+
+    #[test]
+    fn env_files_follow_systemd_and_refuse_what_they_cannot_read() {
+        let (vars, dropped) = parse_env_file(
+            "# comment\n; other comment\n\nFLINTLOCKD_INSECURE=true\n  SPACED = padded value   \nQ='single # kept'\nD=\"a \\\"b\\\" c\"\nCONT=one\\\ntwo\nFLINTLOCKD_CONTAINERD-SOCKET=/run/x.sock\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            vars,
+            [
+                ("FLINTLOCKD_INSECURE".into(), "true".into()),
+                ("SPACED".into(), "padded value".into()),
+                ("Q".into(), "single # kept".into()),
+                ("D".into(), "a \"b\" c".into()),
+                ("CONT".into(), "onetwo".into()),
+            ]
+        );
+        assert_eq!(dropped, ["FLINTLOCKD_CONTAINERD-SOCKET"]);
+        assert!(
+            parse_env_file("JUSTAWORD\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(parse_env_file("A='open\n").is_err());
+    }
+
+    #[test]
     fn show_output_maps_to_fields() {
         let u = parse_show(
             "x",
             "Id=containerd-dev.service\nLoadState=loaded\nActiveState=failed\nSubState=failed\nMainPID=0\nDropInPaths=\nRequires=system.slice sysinit.target\nUnitFileState=enabled\n",
-        );
+        )
+        .expect("parses");
         assert_eq!(u.name, "containerd-dev.service");
         assert_eq!(
             (u.active_state.as_str(), u.sub_state.as_str()),

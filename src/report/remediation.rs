@@ -32,6 +32,7 @@ fn outcome_label(color: bool, outcome: Outcome) -> String {
         Outcome::WouldChange => ("WOULD CHANGE", "33"),
         Outcome::Failed => ("FAILED      ", "31;1"),
         Outcome::Skipped => ("SKIPPED     ", "36"),
+        Outcome::Unknown => ("CANNOT TELL ", "35"),
     };
     paint(color, code, word)
 }
@@ -42,6 +43,7 @@ fn step_label(color: bool, state: StepState) -> String {
         StepState::Changed => ("changed     ", "33;1"),
         StepState::WouldChange => ("would change", "33"),
         StepState::Failed => ("failed      ", "31;1"),
+        StepState::Unknown => ("cannot tell ", "35"),
     };
     paint(color, code, word)
 }
@@ -82,12 +84,17 @@ pub fn human_result(out: &mut dyn Write, color: bool, r: &RemediationResult) -> 
     if let Some(error) = &r.error {
         writeln!(out, "    {}", paint(color, "31", error))?;
         if r.outcome == Outcome::Failed {
-            let done = r.changed_steps();
-            writeln!(
-                out,
-                "    stopped; {done} step{} before the failure changed the host",
-                if done == 1 { "" } else { "s" }
-            )?;
+            let left: Vec<&str> = r
+                .steps
+                .iter()
+                .filter(|s| s.state == StepState::Changed)
+                .map(|s| s.action.as_str())
+                .collect();
+            if left.is_empty() {
+                writeln!(out, "    stopped before changing anything")?;
+            } else {
+                writeln!(out, "    stopped; left changed: {}", left.join("; "))?;
+            }
         }
     }
     Ok(())
@@ -100,7 +107,7 @@ pub fn human_summary(
 ) -> io::Result<()> {
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
     let mut line = format!(
-        "\n{} remediation{}: {} ok, {} {}, {} failed, {} skipped",
+        "\n{} remediation{}: {} ok, {} {}, {} failed, {} skipped, {} cannot tell",
         results.len(),
         if results.len() == 1 { "" } else { "s" },
         count(Outcome::Ok),
@@ -112,6 +119,7 @@ pub fn human_summary(
         },
         count(Outcome::Failed),
         count(Outcome::Skipped),
+        count(Outcome::Unknown),
     );
     if info.dry_run {
         line.push_str(" — dry run, nothing was changed");

@@ -52,6 +52,9 @@ pub mod limits {
 pub struct EngineOptions {
     pub capability: Capability,
     pub roots: Vec<PathBuf>,
+    /// Roots whose `lib/` serves imports the scripts' own roots cannot (the checks
+    /// directories, for remediations).
+    pub lib_fallbacks: Vec<PathBuf>,
     pub vars: Arc<Vars>,
     /// The runtime that async primitives (commands, sockets, gRPC) block on.
     pub runtime: tokio::runtime::Handle,
@@ -83,7 +86,7 @@ pub fn build(options: EngineOptions) -> Engine {
         let source = source.unwrap_or("script");
         eprintln!("{source}:{}: {text}", pos.line().unwrap_or(0));
     });
-    engine.set_module_resolver(RootResolver::new(&options.roots));
+    engine.set_module_resolver(RootResolver::new(&options.roots, &options.lib_fallbacks));
 
     crate::script::define::register(&mut engine);
     crate::bindings::register(

@@ -12,20 +12,32 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Share
 pub struct RootResolver {
     /// Deepest roots first, so nested roots win over their parents.
     roots: Vec<(PathBuf, FileModuleResolver)>,
+    /// Roots searched when the importing script's own root has no such module: for
+    /// remediations, the checks directories, so both share one `lib/`.
+    fallbacks: Vec<FileModuleResolver>,
     /// Each module file is compiled and evaluated once per run, whoever imports it.
     cache: Mutex<HashMap<PathBuf, Shared<Module>>>,
 }
 
 impl RootResolver {
-    pub fn new(roots: &[PathBuf]) -> Self {
+    pub fn new(roots: &[PathBuf], fallbacks: &[PathBuf]) -> Self {
         let mut roots: Vec<(PathBuf, FileModuleResolver)> = roots
             .iter()
             .map(|root| (root.clone(), FileModuleResolver::new_with_path(root)))
             .collect();
         roots.sort_by_key(|(root, _)| std::cmp::Reverse(root.components().count()));
         roots.dedup_by(|a, b| a.0 == b.0);
+        let fallbacks = roots
+            .iter()
+            .map(|(root, _)| root.clone())
+            .chain(fallbacks.iter().cloned())
+            .map(FileModuleResolver::new_with_path)
+            .collect();
         RootResolver {
             roots,
+            // The run's other roots, then the extra fallbacks: `lint checks/ remediations/`
+            // resolves a remediation's `lib/` import the way `remediate` does.
+            fallbacks,
             cache: Mutex::default(),
         }
     }
@@ -51,7 +63,16 @@ impl ModuleResolver for RootResolver {
         let Some(resolver) = self.resolver_for(source) else {
             return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
         };
-        let file = resolver.get_file_path(path, source.map(Path::new));
+        let mut file = resolver.get_file_path(path, source.map(Path::new));
+        if !file.is_file()
+            && let Some(found) = self
+                .fallbacks
+                .iter()
+                .map(|f| f.get_file_path(path, None))
+                .find(|f| f.is_file())
+        {
+            file = found;
+        }
         if let Some(module) = self
             .cache
             .lock()

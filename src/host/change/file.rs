@@ -409,6 +409,90 @@ pub fn chmod(settings: &Settings, path: &str, mode: u32) -> Step {
     }
 }
 
+/// Removes a file hostscript no longer wants (an old drop-in), keeping it as a backup: the
+/// file is renamed to `NAME.hostscript-bak-<UTC>`, so nothing is lost.
+pub fn remove_file(settings: &Settings, path: &str) -> Step {
+    let action = format!("remove {path}");
+    let target = settings.path(path);
+    match std::fs::symlink_metadata(&target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Step::new(action, StepState::Ok, "absent")
+        }
+        Err(e) => Step::new(action, StepState::Failed, format!("{path}: {e}")),
+        Ok(meta) if meta.is_dir() => Step::new(
+            action,
+            StepState::Failed,
+            format!("{path} is a directory; only files are removed"),
+        ),
+        Ok(_) => {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .replace(':', "");
+            let backup = format!("{}.hostscript-bak-{stamp}", target.display());
+            let step = Step::change(settings, action, format!("moved aside as {backup}"))
+                .with_detail(format!("mv {path} {path}.hostscript-bak-{stamp}"));
+            if settings.dry_run {
+                return step;
+            }
+            match std::fs::rename(&target, &backup) {
+                Ok(()) => {
+                    if let Some(dir) = target.parent()
+                        && let Ok(d) = std::fs::File::open(dir)
+                    {
+                        let _ = d.sync_all();
+                    }
+                    step
+                }
+                Err(e) => Step::new(step.action, StepState::Failed, format!("rename: {e}")),
+            }
+        }
+    }
+}
+
+/// The group of a file (a device node's, for the KVM device): chown to `group`, by name from
+/// the root's /etc/group.
+pub fn chgrp(settings: &Settings, path: &str, group: &str) -> Step {
+    let action = format!("group of {path}");
+    let target = settings.path(path);
+    let groups = std::fs::read_to_string(settings.path("/etc/group")).unwrap_or_default();
+    let Some(gid) = groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some(group)).then(|| f.nth(1).and_then(|g| g.parse::<u32>().ok()))?
+    }) else {
+        if settings.dry_run {
+            // A group an earlier step of this dry run would create.
+            return Step::change(settings, action, format!("-> {group}"))
+                .with_detail(format!("chgrp {group} {path}"));
+        }
+        return Step::new(
+            action,
+            StepState::Failed,
+            format!("no group `{group}` in /etc/group"),
+        );
+    };
+    match std::fs::metadata(&target) {
+        Ok(meta) if meta.gid() == gid => {
+            Step::new(action, StepState::Ok, format!("group is {group}"))
+        }
+        Ok(meta) => {
+            let step = Step::change(
+                settings,
+                action,
+                format!("gid {} -> {group} ({gid})", meta.gid()),
+            )
+            .with_detail(format!("chgrp {group} {path}"));
+            if settings.dry_run {
+                return step;
+            }
+            match nix::unistd::chown(&target, None, Some(nix::unistd::Gid::from_raw(gid))) {
+                Ok(()) => step,
+                Err(e) => Step::new(step.action, StepState::Failed, format!("chgrp: {e}")),
+            }
+        }
+        Err(e) => Step::new(action, StepState::Failed, format!("{path}: {e}")),
+    }
+}
+
 /// Parses `"100G"`, `"10GiB"`, `"512M"`, `"4096"` (bytes; K/M/G/T are powers of 1024, as
 /// truncate(1) reads them).
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -70,12 +70,23 @@ pub fn append_log(path: &Path, remediation: &str, steps: &[Step]) -> Result<(), 
         .map_err(|e| format!("change log {}: {e}", path.display()))?;
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
     let mut text = String::new();
-    for step in applied {
+    for step in &applied {
         text.push_str(&format!(
             "{now} remediation={remediation} state={} step={:?} summary={:?}\n",
             step.state.as_str(),
             step.action,
             step.message
+        ));
+    }
+    // A remediation that failed part-way: one line with exactly what it left changed.
+    if applied.iter().any(|s| s.state == StepState::Failed) {
+        let left: Vec<&str> = applied
+            .iter()
+            .filter(|s| s.state == StepState::Changed)
+            .map(|s| s.action.as_str())
+            .collect();
+        text.push_str(&format!(
+            "{now} remediation={remediation} state=stopped left_changed={left:?}\n"
         ));
     }
     file.write_all(text.as_bytes())

@@ -42,6 +42,9 @@ pub enum StepState {
     /// Dry run: this would have changed.
     WouldChange,
     Failed,
+    /// Dry run: the current state could not be looked at (a query that needs root), so
+    /// whether this would change is not known. Never reported as "would change".
+    Unknown,
 }
 
 impl StepState {
@@ -51,6 +54,7 @@ impl StepState {
             StepState::Changed => "changed",
             StepState::WouldChange => "would change",
             StepState::Failed => "failed",
+            StepState::Unknown => "cannot tell",
         }
     }
 

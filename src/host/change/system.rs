@@ -426,6 +426,21 @@ pub async fn add_to_group(settings: &Settings, user: &str, group: &str, timeout:
     .await
 }
 
+/// A system group: nothing if the root's /etc/group has it, else `groupadd --system`.
+pub async fn ensure_group(settings: &Settings, group: &str, timeout: Duration) -> Step {
+    let action = format!("group {group}");
+    let groups = std::fs::read_to_string(settings.path("/etc/group")).unwrap_or_default();
+    if groups.lines().any(|l| l.split(':').next() == Some(group)) {
+        return Step::new(action, StepState::Ok, "exists");
+    }
+    let mut words = argv(&["groupadd"]);
+    if settings.root != std::path::Path::new("/") {
+        words.extend(argv(&["--root", &settings.root.display().to_string()]));
+    }
+    words.extend(argv(&["--system", group]));
+    change(settings, action, "create".into(), words, &[], timeout).await
+}
+
 /// Image `reference` in containerd namespace `namespace`: nothing if present under that exact
 /// name; else imported from `tar` (air-gapped hosts) or pulled, through `ctr`. An import that
 /// does not produce the reference fails rather than passing silently.
