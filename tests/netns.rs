@@ -11,7 +11,10 @@ pub struct TestNetns {
 
 impl TestNetns {
     pub fn new(tag: &str) -> TestNetns {
-        let name = format!("hs-{tag}-{}", std::process::id());
+        // Several tests of one process may want a namespace with the same tag at once.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("hs-{tag}-{}-{n}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         ip(&["netns", "add", &name]);
         TestNetns { name }

@@ -743,3 +743,225 @@ fn images_are_imported_into_a_real_containerd_from_an_offline_tar() {
     assert_eq!(code, Some(0));
     assert_eq!(remediation(&doc, "images")["outcome"], "ok");
 }
+
+#[test]
+fn flintlockd_unit_keeps_tls_and_the_endpoint_and_replaces_the_old_dropin() {
+    let host = Staged::new();
+    // TLS in the config file, and a custom endpoint on the command line.
+    std::fs::write(
+        host.root().join("etc/opt/flintlockd/config.yaml"),
+        "tls-cert: /etc/flintlockd/tls.crt\ntls-key: /etc/flintlockd/tls.key\n",
+    )
+    .expect("config");
+    let unit = host.state.path().join("systemd/flintlockd.service");
+    let text = std::fs::read_to_string(&unit).expect("unit");
+    std::fs::write(
+        &unit,
+        text.replace(
+            "argv[]=/usr/local/bin/flintlockd run ;",
+            "argv[]=/usr/local/bin/flintlockd run --grpc-endpoint 10.0.0.5:9443 --basic-auth-token t0k --insecure ;",
+        ),
+    )
+    .expect("unit");
+    // The drop-in an earlier hostscript wrote.
+    let dropin = host
+        .root()
+        .join("etc/systemd/system/flintlockd.service.d/containerd-dev.conf");
+    std::fs::create_dir_all(dropin.parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        &dropin,
+        "[Service]\nExecStart=\nExecStart=/usr/local/bin/flintlockd run --insecure\n",
+    )
+    .expect("dropin");
+    let out = host.remediate(&["flintlockd-unit"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let written = host.read("/etc/systemd/system/flintlockd.service");
+    let exec = written
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap_or_default();
+    // --insecure with a certificate makes flintlockd serve nothing: it is dropped, TLS stays
+    // in the config file, the endpoint and the token are kept.
+    assert_eq!(
+        exec,
+        "ExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --grpc-endpoint 10.0.0.5:9443 --bridge-name br-mvm --basic-auth-token t0k"
+    );
+    assert!(!dropin.exists(), "the old drop-in overrides ExecStart");
+    assert!(
+        std::fs::read_dir(dropin.parent().expect("dir"))
+            .expect("dir")
+            .flatten()
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("containerd-dev.conf.hostscript-bak-")),
+        "the old drop-in is kept as a backup"
+    );
+    // A foreign drop-in that sets ExecStart= is a refusal before any change.
+    let other = host
+        .root()
+        .join("etc/systemd/system/flintlockd.service.d/site.conf");
+    std::fs::write(
+        &other,
+        "[Service]\nExecStart=\nExecStart=/opt/flintlockd run\n",
+    )
+    .expect("site");
+    std::fs::write(
+        &unit,
+        std::fs::read_to_string(&unit).expect("unit").replace(
+            "DropInPaths=\n",
+            "DropInPaths=/etc/systemd/system/flintlockd.service.d/site.conf\n",
+        ),
+    )
+    .expect("unit");
+    let before = snapshot(host.root());
+    let out = host.remediate(&["flintlockd-unit", "--dry-run"]);
+    assert_eq!(out.code, 1);
+    let r = remediation(&out.json(), "flintlockd-unit").clone();
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("site.conf sets ExecStart="),
+        "{r}"
+    );
+    assert_eq!(snapshot(host.root()), before);
+}
+
+#[test]
+fn thinpool_restarts_containerd_after_its_devmapper_init_error_and_follows_the_loop_size() {
+    assert!(
+        containerd_support::available(),
+        "containerd is not installed: run scripts/test.sh, which installs it"
+    );
+    let host = Staged::new();
+    // A real containerd whose devmapper plugin failed at start (no such pool here).
+    let containerd = Containerd::start(POOL);
+    let socket = format!("containerd_socket={}", containerd.socket.display());
+    let out = host.remediate(&["thinpool", "--var", &socket]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let calls = host.take_changing_calls();
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("systemctl restart containerd-dev"),
+        "{calls:?}"
+    );
+    // The data file grew while attached: losetup -c, then the table takes the new size.
+    let data = host
+        .root()
+        .join(DEVMAPPER.trim_start_matches('/'))
+        .join("data");
+    std::fs::write(
+        host.state.path().join("loop/capacity.loop0"),
+        format!("{}", 100u64 << 30),
+    )
+    .expect("capacity");
+    std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .and_then(|f| f.set_len(200 << 30))
+        .expect("grow");
+    let out = host.remediate(&["thinpool"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let calls = host.take_changing_calls();
+    assert!(
+        calls.contains(&"losetup -c /dev/loop0".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.starts_with(&format!(
+            "dmsetup reload {POOL} --table 0 419430400 thin-pool"
+        ))),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_dry_run_without_root_says_what_it_cannot_tell() {
+    let host = Staged::new();
+    std::fs::set_permissions(host.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // dmsetup answers as it does without root.
+    std::fs::write(
+        host.state.path().join("dm/fail"),
+        "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\n",
+    )
+    .expect("fail");
+    let out = host.remediate(&["thinpool", "--dry-run"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let doc = out.json();
+    let r = remediation(&doc, "thinpool");
+    assert_eq!(r["outcome"], "unknown", "{r}");
+    let steps = r["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 1, "nothing after it is guessed: {r}");
+    assert_eq!(steps[0]["state"], "unknown");
+    assert!(
+        steps[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("needs root"),
+        "{r}"
+    );
+}
+
+#[test]
+fn kvm_access_uses_the_kvm_group_refuses_root_and_restarts_a_flintlockd_running_as_the_user() {
+    let host = Staged::new();
+    // No kvm group yet; flintlockd runs as nobody.
+    std::fs::write(host.root().join("etc/group"), "root:x:0:\ndisk:x:6:\n").expect("group");
+    let unit = host.state.path().join("systemd/flintlockd.service");
+    let text = std::fs::read_to_string(&unit).expect("unit");
+    std::fs::write(&unit, text.replace("User=root\n", "User=nobody\n")).expect("unit");
+    let refused = host.remediate(&["kvm-access", "--var", "kvm_group=root"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        remediation(&refused.json(), "kvm-access")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("group root"),
+        "{}",
+        refused.stdout
+    );
+    host.take_calls();
+    let out = host.remediate(&["kvm-access"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        host.take_changing_calls(),
+        [
+            "groupadd --root ROOT --system kvm",
+            "usermod --root ROOT --append --groups kvm nobody",
+            "systemctl restart flintlockd",
+        ]
+    );
+    let kvm = std::fs::metadata(host.root().join("dev/kvm")).expect("kvm");
+    assert_eq!((kvm.gid(), kvm.permissions().mode() & 0o777), (997, 0o660));
+}
+
+#[test]
+fn kernel_modules_refuses_on_a_kernel_without_module_support() {
+    let host = Staged::new();
+    std::fs::remove_file(host.root().join("proc/modules")).expect("rm");
+    let out = host.remediate(&["kernel-modules"]);
+    assert_eq!(out.code, 1);
+    let r = remediation(&out.json(), "kernel-modules").clone();
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot load modules"),
+        "{r}"
+    );
+    assert_eq!(host.take_changing_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn packages_follow_the_devmapper_filesystem() {
+    let host = Staged::new();
+    let out = host.remediate(&["packages", "--dry-run", "--var", "devmapper_fs_type=xfs"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    let install = &remediation(&doc, "packages")["steps"][1]["detail"];
+    assert_eq!(
+        install,
+        "apt-get install -y -q dmsetup thin-provisioning-tools util-linux containerd xfsprogs"
+    );
+}
