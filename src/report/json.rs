@@ -71,7 +71,12 @@ impl<W: Write> Reporter for Json<W> {
             duration_ms: result.duration.as_millis() as u64,
             tags: item.tags.clone(),
             needs: item.needs.clone(),
-            remediation: item.remediation.clone(),
+            // A verdict that said `.no_fix(..)` names no remediation: `no_fix` says why.
+            remediation: if result.no_fix.is_some() {
+                None
+            } else {
+                item.remediation.clone()
+            },
             demoted_from: result.demoted_from,
             no_fix: result.no_fix.clone(),
         });
