@@ -23,12 +23,15 @@ pub mod vars;
 
 /// Runs one command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> u8 {
+    // Orphans of the commands checks run come back to us, so none outlives the run.
+    host::cmd::become_subreaper();
     let result = match cli.command {
         cli::Command::Run(args) => commands::run::execute(args),
         cli::Command::List(args) => commands::list::execute(args),
         cli::Command::Lint(args) => commands::lint::execute(args),
         cli::Command::Remediate(args) => commands::remediate::execute(args),
     };
+    host::cmd::kill_everything();
     match result {
         Ok(code) => code,
         // A reader that went away (`hostscript run checks/ | head`) is not worth a message.

@@ -156,3 +156,46 @@ fn parse_errors_name_file_line_and_character_column_and_spare_other_files() {
         "JSON mode repeats diagnostics on stderr"
     );
 }
+
+/// Processes whose command line holds `needle`, anywhere on this machine.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn nothing_a_check_starts_outlives_it() {
+    // A unique sleep length per daemon, to find them afterwards. Each escapes the command's
+    // process group in its own way: backgrounded with TERM/HUP ignored, `setsid -f` into a
+    // new session (keeping the output pipe open), and a double fork inside a new session.
+    let tag = std::process::id() % 1000 + 7000;
+    let body = format!(
+        r#"let out = cmd::run(["sh", "-c", "(trap '' TERM HUP; exec sleep {tag}1) & setsid -f sleep {tag}2; setsid -f sh -c '(sleep {tag}3 &) ; sleep {tag}4'; echo started"], #{{ timeout: 20 }});
+           pass(`${{out.stdout}} in ${{out.duration_ms}} ms`)"#
+    );
+    let t = Test::new().file("c/d.rhai", &check("daemons", &body));
+    let out = t.run(&["run", "c", "--format", "json", "--timeout", "30"]);
+    assert_eq!(out.status("daemons"), "pass", "{}", out.stdout);
+    // The check took its command's time, not the budget: the leftovers holding the output
+    // pipe were killed as soon as the command ended.
+    let ms: u64 = out.check("daemons")["duration_ms"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    assert!(ms < 5000, "the check took {ms} ms: {}", out.stdout);
+    for n in 1..=4 {
+        let left = processes_with(&format!("sleep {tag}{n}"));
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}

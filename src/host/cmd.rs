@@ -1,10 +1,19 @@
 //! Runs a program from an argv array (never through a shell) with a timeout, capped output and
-//! optional stdin, env and working directory. A program that outlives its timeout is killed
-//! with its whole process group and reaped, so nothing it started keeps running behind a
-//! finished check.
+//! optional stdin, env and working directory. Nothing a program starts outlives it: hostscript
+//! makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`), so a daemon that double-forks
+//! or calls `setsid` is re-parented to hostscript instead of init, and every command carries a
+//! token in its environment (`HOSTSCRIPT_COMMAND`). When a command ends, or its budget runs
+//! out, every orphan whose command is no longer running is killed and reaped; the command's
+//! output pipes are then read to their end, so a leftover holding a pipe open cannot hold the
+//! check for its whole budget. A subreaper was chosen over a cgroup per command because it
+//! needs no writable cgroup hierarchy (not a given in containers or without systemd) and
+//! costs one /proc scan per command.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -83,6 +92,131 @@ pub enum CmdError {
     },
 }
 
+/// The environment variable that marks every process a command starts.
+pub const TOKEN_VAR: &str = "HOSTSCRIPT_COMMAND";
+
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// Commands still running: their direct child's pid and their token. An orphan whose token is
+/// here belongs to a command that is still at work and is left alone.
+struct Running {
+    pids: HashSet<i32>,
+    tokens: HashSet<String>,
+}
+
+static RUNNING: std::sync::LazyLock<Mutex<Running>> = std::sync::LazyLock::new(|| {
+    Mutex::new(Running {
+        pids: HashSet::new(),
+        tokens: HashSet::new(),
+    })
+});
+
+/// Spawning holds this shared, sweeping holds it exclusive: a sweep never sees a child that is
+/// spawned but not yet registered (and whose /proc environ may still be the parent's).
+static SPAWNING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn running() -> std::sync::MutexGuard<'static, Running> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes this process the reaper of every orphan among its descendants. Call once at start;
+/// returns false where the kernel refuses (then leftovers escape to init, as before).
+pub fn become_subreaper() -> bool {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes one integer argument.
+    let ok = unsafe { nix::libc::prctl(nix::libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+    SUBREAPER.store(ok, Ordering::Relaxed);
+    ok
+}
+
+/// Direct children of this process (from /proc, as the kernel has no cheaper list here)
+/// that no running command owns: orphans re-parented to us.
+fn orphans() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let owned = running().pids.clone();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| !owned.contains(pid))
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1).map(|ppid| ppid == me)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// The command token in a process's environment, if it can be read (a zombie has none).
+fn token_of(pid: i32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|b| *b == 0).find_map(|entry| {
+        let entry = std::str::from_utf8(entry).ok()?;
+        entry
+            .strip_prefix(TOKEN_VAR)?
+            .strip_prefix('=')
+            .map(str::to_string)
+    })
+}
+
+/// Kills and reaps every orphan that no running command owns. Each killed process's own
+/// children are re-parented to us in turn, so this repeats until a round finds none. `all`
+/// also takes orphans of running commands (the run is ending).
+pub fn reap_orphans(all: bool) -> usize {
+    if !SUBREAPER.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let _exclusive = SPAWNING.write().unwrap_or_else(|p| p.into_inner());
+    let mut reaped = 0;
+    for _ in 0..256 {
+        let mut progress = false;
+        for pid in orphans() {
+            let token = token_of(pid);
+            if !all && token.as_ref().is_some_and(|t| running().tokens.contains(t)) {
+                continue;
+            }
+            let pid = Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            // Our child now: waiting returns as soon as the kill lands, and frees the zombie.
+            if nix::sys::wait::waitpid(pid, None).is_ok() {
+                reaped += 1;
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    reaped
+}
+
+/// At the end of a run (or on a signal): kills every command still running, with its process
+/// group, and every orphan, and reaps them all. Nothing hostscript started survives it.
+pub fn kill_everything() -> usize {
+    let pids: Vec<i32> = {
+        let mut r = running();
+        r.tokens.clear();
+        r.pids.drain().collect()
+    };
+    let mut killed = 0;
+    for pid in &pids {
+        let pid = Pid::from_raw(*pid);
+        let _ = killpg(pid, Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        // tokio may have reaped it already (ECHILD); otherwise this frees the zombie.
+        if nix::sys::wait::waitpid(pid, None).is_ok() {
+            killed += 1;
+        }
+    }
+    killed + reap_orphans(true)
+}
+
 pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
     let program = spec.program().to_string();
     if program.is_empty() {
@@ -110,18 +244,32 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
         command.env_clear();
     }
     command.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let token = format!(
+        "{}.{}",
+        std::process::id(),
+        NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+    );
+    command.env(TOKEN_VAR, &token);
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
 
     let started = Instant::now();
+    // Registered before the spawn, so a sweep by another command never mistakes this child
+    // for an orphan.
+    let spawning = SPAWNING.read().unwrap_or_else(|p| p.into_inner());
+    running().tokens.insert(token.clone());
+    let mut done = Done { pid: None, token };
     let mut child = command
         .spawn()
         .map_err(|source| spawn_error(&program, source))?;
-    let group = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(Pid::from_raw);
+    let pid = child.id().and_then(|id| i32::try_from(id).ok());
+    if let Some(pid) = pid {
+        running().pids.insert(pid);
+        done.pid = Some(pid);
+    }
+    drop(spawning);
+    let group = pid.map(Pid::from_raw);
 
     let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
         (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
@@ -135,15 +283,29 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
     let stderr = child.stderr.take();
     let max = spec.max_output;
 
-    let finished = tokio::time::timeout(spec.timeout, async {
-        let (out, err, status) = tokio::join!(
-            read_capped(stdout, max),
-            read_capped(stderr, max),
-            child.wait()
-        );
-        (out, err, status)
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + spec.timeout;
+    let mut out_task = tokio::spawn(read_capped(stdout, max));
+    let mut err_task = tokio::spawn(read_capped(stderr, max));
+    let finished = match tokio::time::timeout_at(deadline, child.wait()).await {
+        Ok(status) => {
+            // The program is done: whatever it left behind goes now (its own group first,
+            // then orphans that escaped it), so the pipes close and the reads below end.
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            done.finish();
+            reap_orphans(false);
+            let out = tokio::time::timeout_at(deadline, &mut out_task).await;
+            let err = tokio::time::timeout_at(deadline, &mut err_task).await;
+            match (out, err) {
+                (Ok(out), Ok(err)) => Ok((joined(out), joined(err), status)),
+                _ => Err(()),
+            }
+        }
+        Err(_) => Err(()),
+    };
+    out_task.abort();
+    err_task.abort();
 
     if let Some(task) = stdin_task {
         task.abort();
@@ -168,19 +330,49 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
                 duration: started.elapsed(),
             })
         }
-        Err(_) => {
+        Err(()) => {
             if let Some(group) = group {
                 // ESRCH means the group is already gone, which is what we want.
                 let _ = killpg(group, Signal::SIGKILL);
             }
             // Reap the direct child so no zombie is left; its group is dead, so this is quick.
             let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+            done.finish();
+            reap_orphans(false);
             Err(CmdError::TimedOut {
                 program,
                 after: spec.timeout,
             })
         }
     }
+}
+
+/// Unregisters a command however `run` ends (also when its future is dropped mid-way).
+struct Done {
+    pid: Option<i32>,
+    token: String,
+}
+
+impl Done {
+    fn finish(&mut self) {
+        let mut r = running();
+        if let Some(pid) = self.pid.take() {
+            r.pids.remove(&pid);
+        }
+        r.tokens.remove(&self.token);
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+type Read = std::io::Result<(String, bool)>;
+
+fn joined(r: Result<Read, tokio::task::JoinError>) -> Read {
+    r.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 fn spawn_error(program: &str, source: std::io::Error) -> CmdError {
