@@ -34,9 +34,10 @@ pub fn run(cli: cli::Cli) -> u8 {
     host::cmd::kill_everything();
     match result {
         Ok(code) => code,
-        // A reader that went away (`hostscript run checks/ | head`) is not worth a message.
+        // Reports drop output once the reader is gone (report::stdout); a broken pipe that
+        // still surfaces (stderr, say) is no usage error and not worth a message.
         Err(error::Error::Output(io)) if io.kind() == std::io::ErrorKind::BrokenPipe => {
-            error::exit_code::USAGE
+            error::exit_code::CHECK_FAILED
         }
         Err(err) => {
             eprintln!("hostscript: error: {err}");

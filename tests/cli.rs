@@ -728,3 +728,45 @@ for c in s.findall('testcase'):
         out.stdout
     );
 }
+
+/// `hostscript ARGS | head -c 1` in bash with pipefail: hostscript's exit status and stderr.
+fn into_head(t: &Test, args: &str) -> (i32, String) {
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "set -o pipefail; '{}' {args} | head -c 1 >/dev/null",
+                env!("CARGO_BIN_EXE_hostscript")
+            ),
+        ])
+        .current_dir(t.root())
+        .output()
+        .expect("bash");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_reader_that_goes_away_changes_neither_the_status_nor_stderr() {
+    // Far more output than a pipe holds, so the writes after `head` exits fail.
+    let many: String = (0..3000)
+        .map(|i| check(&format!("c.{i}"), &format!(r#"pass("{}")"#, "x".repeat(60))))
+        .collect();
+    let failing = check("c.bad", r#"fail("broken")"#);
+    let passing = Test::new().file("c/a.rhai", &many);
+    let failing = Test::new().file("c/a.rhai", &(many.clone() + &failing));
+    for format in ["human", "json", "junit", "prometheus"] {
+        let (code, stderr) = into_head(&passing, &format!("run c --format {format}"));
+        assert_eq!((code, stderr.as_str()), (0, ""), "{format}");
+        let (code, stderr) = into_head(&failing, &format!("run c --format {format}"));
+        assert_eq!((code, stderr.as_str()), (1, ""), "{format}");
+    }
+    // lint with thousands of problems (duplicate ids): its status, never a panic.
+    let dupes: String = (0..3000).map(|_| check("dup", r#"pass("")"#)).collect();
+    let t = Test::new().file("c/a.rhai", &dupes);
+    let (code, stderr) = into_head(&t, "lint c");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

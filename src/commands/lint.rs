@@ -3,6 +3,7 @@
 //! keys, duplicate ids, needs that name no check, and dependency cycles. Exit 1 if any.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::LintArgs;
@@ -77,8 +78,11 @@ pub fn execute(args: LintArgs) -> Result<u8> {
             }
         }
     }
+    let mut out = crate::report::stdout();
     for problem in &problems {
-        println!("{problem}");
+        // A reader that went away (`lint | head`) is not an error: the count still goes to
+        // stderr and the exit status still says whether problems were found.
+        let _ = writeln!(out, "{problem}");
     }
     let files = session.discovered.files.len();
     let checks = session.loaded.checks.len();

@@ -66,7 +66,7 @@ pub fn execute(args: ListArgs) -> Result<u8> {
         })
         .collect();
 
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::report::stdout();
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &listed).map_err(|e| Error::Output(e.into()))?;

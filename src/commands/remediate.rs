@@ -36,7 +36,7 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
         &args.change,
         args.output.format,
         crate::report::human::use_color(args.output.color),
-        &mut std::io::stdout().lock(),
+        &mut crate::report::stdout(),
     )?;
     Ok(outcome.exit_code())
 }
@@ -85,7 +85,7 @@ fn remediation_timeout(change: &ChangeArgs) -> Result<Duration> {
 }
 
 fn list(session: &Session, format: Format) -> Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::report::stdout();
     let remediations = &session.loaded.remediations;
     let written = match format {
         Format::Json => {

@@ -96,7 +96,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     }
 
     if !args.fix {
-        let stdout = std::io::stdout().lock();
+        let stdout = crate::report::stdout();
         let (summary, _) = run_and_report(
             &session,
             &checks,
@@ -120,7 +120,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         &args.selection.vars.flags,
     )?;
     let mut buffer: Vec<u8> = Vec::new();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = crate::report::stdout();
     let before_out: &mut dyn Write = if args.output.format == Format::Json {
         &mut buffer
     } else {

@@ -8,6 +8,50 @@ pub mod junit;
 pub mod prometheus;
 pub mod remediation;
 
+/// Standard output for reports, tolerant of a reader that went away: once a write fails with
+/// a broken pipe (`hostscript run checks/ | head`), the rest of the output is dropped silently
+/// and the run goes on to its end and its own exit status. Dying of SIGPIPE, as `cat` does,
+/// would skip the clean-up that kills what the checks' commands started.
+pub struct Stdout {
+    inner: std::io::StdoutLock<'static>,
+    gone: bool,
+}
+
+pub fn stdout() -> Stdout {
+    Stdout {
+        inner: std::io::stdout().lock(),
+        gone: false,
+    }
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.gone {
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.gone {
+            return Ok(());
+        }
+        match self.inner.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
 use std::collections::BTreeMap;
 use std::io;
 use std::time::Duration;
