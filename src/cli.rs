@@ -33,11 +33,11 @@ pub struct ChangeArgs {
     #[arg(long, help_heading = "Changes")]
     pub dry_run: bool,
 
-    /// Remediation directory (repeatable)
+    /// Remediation directory (repeatable) [default: ./remediations, else
+    /// /usr/share/hostscript/remediations]
     #[arg(
         long = "remediations",
         value_name = "DIR",
-        default_value = "remediations",
         env = "HOSTSCRIPT_REMEDIATIONS",
         help_heading = "Changes"
     )]
@@ -77,8 +77,9 @@ pub struct RemediateArgs {
     pub list: bool,
 
     /// Checks directory whose vars.toml applies first, so checks and remediations share vars
-    #[arg(long = "checks", value_name = "DIR", default_value = "checks")]
-    pub checks_dir: PathBuf,
+    /// [default: ./checks, else /usr/share/hostscript/checks]
+    #[arg(long = "checks", value_name = "DIR")]
+    pub checks_dir: Option<PathBuf>,
 
     #[command(flatten)]
     pub vars: VarsArgs,

@@ -770,3 +770,97 @@ fn a_reader_that_goes_away_changes_neither_the_status_nor_stderr() {
     assert_eq!(code, 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn single_files_and_globs_get_their_directorys_vars() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for path in ["checks/kvm.rhai", "checks/*.rhai"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .args(["run", path, "--format", "json", "--only", "kvm.*"])
+            .current_dir(repo)
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("Variable not found") && !stdout.contains("unknown var"),
+            "{path}: {stdout}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        let kvm = doc["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == "kvm.device").cloned())
+            .expect("kvm.device");
+        assert!(
+            kvm["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("/dev/kvm"),
+            "{path}: {kvm}"
+        );
+    }
+}
+
+#[test]
+fn directory_symlinks_are_walked_once_and_never_loop() {
+    let t = Test::new()
+        .file("c/a.rhai", &check("a", r#"pass("")"#))
+        .file("c/sub/b.rhai", &check("b", r#"pass("")"#));
+    std::os::unix::fs::symlink(".", t.path("c/self")).expect("symlink");
+    std::os::unix::fs::symlink("..", t.path("c/sub/up")).expect("symlink");
+    std::os::unix::fs::symlink("a.rhai", t.path("c/again.rhai")).expect("symlink");
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let ids: Vec<String> = out.json()["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids, ["a", "b"], "each file once: {}", out.stderr);
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(5),
+        "{:?}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn default_directories_do_not_silently_depend_on_the_working_directory() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .args(["remediate", "--list"])
+        .current_dir("/")
+        .env_remove("HOSTSCRIPT_REMEDIATIONS")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if std::path::Path::new("/usr/share/hostscript/remediations").is_dir() {
+        // An installed suite is the default wherever hostscript starts.
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--remediations") && stderr.contains("pass --remediations DIR"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    let t = Test::new().file(
+        "r/x.rhai",
+        "remediation(#{ id: \"x\", description: \"d\", run: || {} });\n",
+    );
+    let out = t.run(&[
+        "remediate",
+        "--list",
+        "--remediations",
+        "r",
+        "--checks",
+        "no-such-dir",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("--checks: `no-such-dir` is not a directory"),
+        "{}",
+        out.stderr
+    );
+}

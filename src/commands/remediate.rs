@@ -21,11 +21,8 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
             message: "prometheus and junit are for `run`; use human or json".into(),
         });
     }
-    let base: Vec<PathBuf> = if args.checks_dir.is_dir() {
-        vec![args.checks_dir.clone()]
-    } else {
-        Vec::new()
-    };
+    let base =
+        crate::commands::dirs_or_default("--checks", args.checks_dir.as_slice(), "checks", false)?;
     let session = start(&args.change, &base, &args.vars.files, &args.vars.flags)?;
     if args.list {
         return list(&session, args.output.format);
@@ -48,17 +45,15 @@ pub fn start(
     vars_files: &[PathBuf],
     var_flags: &[String],
 ) -> Result<Session> {
-    for dir in &change.remediation_dirs {
-        if !dir.exists() {
-            return Err(Error::Flag {
-                flag: "--remediations",
-                message: format!("`{}` does not exist", dir.display()),
-            });
-        }
-    }
+    let remediation_dirs = crate::commands::dirs_or_default(
+        "--remediations",
+        &change.remediation_dirs,
+        "remediations",
+        true,
+    )?;
     let timeout = remediation_timeout(change)?;
     let session = Session::start(SessionOptions {
-        paths: &change.remediation_dirs,
+        paths: &remediation_dirs,
         vars_files,
         var_flags,
         jobs: None,
@@ -74,7 +69,7 @@ pub fn start(
     })?;
     if session.loaded.remediations.is_empty() && session.loaded.failures.is_empty() {
         return Err(Error::NoChecks {
-            paths: display_paths(&change.remediation_dirs),
+            paths: display_paths(&remediation_dirs),
         });
     }
     Ok(session)

@@ -143,7 +143,12 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             .iter()
             .any(|r| r.id == id)
     };
-    let plan = plan_fixes(&checks, &results, &defined, &args.change.remediation_dirs);
+    let plan = plan_fixes(
+        &checks,
+        &results,
+        &defined,
+        &remediation_session.discovered.dirs,
+    );
     let wanted = plan.run;
     let skipped = plan.skipped;
     if args.output.format != Format::Json && !skipped.is_empty() {

@@ -57,10 +57,13 @@ impl Discovered {
 
 pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
     let mut found = Discovered::default();
+    // Every directory walked and every file taken, by device and inode: a symlink back up the
+    // tree (`self -> .`, `sub/up -> ..`) is followed once, and no file loads twice.
+    let mut seen = Seen::default();
     for path in paths {
         let mut batch = Vec::new();
         if path.is_dir() {
-            walk(path, path, &mut batch, 0)?;
+            walk(path, path, &mut batch, 0, &mut seen)?;
             found.dirs.push(path.clone());
         } else if path.is_file() {
             let root = path
@@ -83,12 +86,41 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
         }
         batch.sort_by(|a, b| a.path.cmp(&b.path));
         for file in batch {
-            if !found.files.iter().any(|f| f.path == file.path) {
-                found.files.push(file);
+            if !seen.file(&file.path) {
+                continue;
             }
+            // A single file or a glob's match gets its directory's vars.toml, as the
+            // directory itself would.
+            if !found.dirs.contains(&file.root) && !path.is_dir() {
+                found.dirs.push(file.root.clone());
+            }
+            found.files.push(file);
         }
     }
     Ok(found)
+}
+
+#[derive(Default)]
+struct Seen {
+    dirs: std::collections::HashSet<(u64, u64)>,
+    files: std::collections::HashSet<(u64, u64)>,
+}
+
+impl Seen {
+    fn id(path: &Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+
+    /// True the first time a directory is seen.
+    fn dir(&mut self, path: &Path) -> bool {
+        Self::id(path).is_none_or(|id| self.dirs.insert(id))
+    }
+
+    /// True the first time a file is seen.
+    fn file(&mut self, path: &Path) -> bool {
+        Self::id(path).is_none_or(|id| self.files.insert(id))
+    }
 }
 
 fn expand_glob(pattern: &str, batch: &mut Vec<ScriptFile>) -> Result<()> {
@@ -120,8 +152,14 @@ fn expand_glob(pattern: &str, batch: &mut Vec<ScriptFile>) -> Result<()> {
 /// Folder depth beyond which a tree is assumed to loop through symlinks.
 const MAX_DEPTH: usize = 32;
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<ScriptFile>, depth: usize) -> Result<()> {
-    if depth > MAX_DEPTH {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<ScriptFile>,
+    depth: usize,
+    seen: &mut Seen,
+) -> Result<()> {
+    if depth > MAX_DEPTH || !seen.dir(dir) {
         return Ok(());
     }
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
@@ -141,7 +179,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ScriptFile>, depth: usize) -> Res
         }
         if path.is_dir() {
             if name != "lib" && name != "templates" {
-                walk(root, &path, out, depth + 1)?;
+                walk(root, &path, out, depth + 1, seen)?;
             }
         } else if path.extension().is_some_and(|e| e == "rhai") {
             out.push(ScriptFile {
