@@ -15,6 +15,22 @@ pub mod exit_code {
     pub const USAGE: u8 = 2;
 }
 
+/// An error message made safe for one line of stderr: newlines, tabs and other control
+/// characters a user put in a flag or path are shown escaped, never printed raw.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("path `{}` does not exist", path.display())]

@@ -40,7 +40,7 @@ pub fn run(cli: cli::Cli) -> u8 {
             error::exit_code::CHECK_FAILED
         }
         Err(err) => {
-            eprintln!("hostscript: error: {err}");
+            eprintln!("hostscript: error: {}", error::one_line(&err.to_string()));
             err.exit_code()
         }
     }

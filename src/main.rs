@@ -1,10 +1,37 @@
 //! The `hostscript` binary: parse the command line, hand it to the library, and turn the
 //! result into the process exit code. Everything else lives in the library so that tests and
-//! benchmarks drive the same code paths as operators do.
+//! benchmarks drive the same code paths as operators do. Argument errors are one line on
+//! stderr and exit 2, as the README promises (clap would add usage and tips).
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = hostscript::cli::Cli::parse();
+    let cli = match hostscript::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                // Help and version are output, not errors.
+                let _ = e.print();
+                let code = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    hostscript::error::exit_code::USAGE
+                } else {
+                    0
+                };
+                return std::process::ExitCode::from(code);
+            }
+            let rendered = e.render().to_string();
+            // clap's first paragraph is the error; usage and tips follow after a blank line.
+            let first = rendered.split("\n\n").next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("hostscript: error: {}", hostscript::error::one_line(first));
+            return std::process::ExitCode::from(hostscript::error::exit_code::USAGE);
+        }
+    };
     std::process::ExitCode::from(hostscript::run(cli))
 }

@@ -200,26 +200,40 @@ fn plan_dependencies(checks: &[CheckDef]) -> Vec<Result<Vec<usize>, String>> {
                 .map(|n| {
                     by_id.get(n.as_str()).copied().ok_or_else(|| {
                         format!(
-                            "{}:{}: needs unknown check `{n}`",
+                            "{}:{}: check `{}` needs unknown check `{n}`",
                             c.file().display(),
-                            c.line
+                            c.line,
+                            c.id
                         )
                     })
                 })
                 .collect()
         })
         .collect();
-    for (i, check) in checks.iter().enumerate() {
-        if let Some(cycle) = find_cycle(i, &plan, checks) {
-            plan[i] = Err(format!(
-                "{}:{}: dependency cycle: {}",
-                check.file().display(),
-                check.line,
-                cycle.join(" -> ")
-            ));
-        }
+    // Every cycle is found on the plan as declared, before any check is marked: marking one
+    // member first would hide the cycle from the others, which would then merely `skip`.
+    let cycles: Vec<(usize, Vec<String>)> = (0..checks.len())
+        .filter_map(|i| find_cycle(i, &plan, checks).map(|c| (i, c)))
+        .collect();
+    for (i, cycle) in cycles {
+        let check = &checks[i];
+        plan[i] = Err(format!(
+            "{}:{}: check `{}` is in a dependency cycle: {}",
+            check.file().display(),
+            check.line,
+            check.id,
+            cycle.join(" -> ")
+        ));
     }
     plan
+}
+
+/// The dependency problems lint reports: unknown `needs` and cycles, one line each.
+pub fn dependency_problems(checks: &[CheckDef]) -> Vec<String> {
+    plan_dependencies(checks)
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
 }
 
 /// A path of ids from `start` back to itself, if one exists.

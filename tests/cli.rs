@@ -864,3 +864,122 @@ fn default_directories_do_not_silently_depend_on_the_working_directory() {
         out.stderr
     );
 }
+
+#[test]
+fn argument_errors_are_one_line_and_exit_2() {
+    let t = Test::new().file("c/a.rhai", &check("a", r#"pass("")"#));
+    for args in [
+        vec!["run", "c", "--bogus"],
+        vec!["run", "c", "--var", "a b\nc=1"],
+        vec!["run", "c", "--timeout", "soon"],
+        vec!["frobnicate"],
+    ] {
+        let out = t.run(&args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("hostscript: error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(
+        t.run(&["run", "c", "--var", "a b\nc=1"])
+            .stderr
+            .contains("a b\\nc=1")
+    );
+    // A non-UTF-8 --var.
+    use std::os::unix::ffi::OsStrExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .args(["run", "c", "--var"])
+        .arg(std::ffi::OsStr::from_bytes(b"k=\xff\n"))
+        .current_dir(t.root())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().count(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Help is output, not an error.
+    assert_eq!(t.run(&["run", "--help"]).code, 0);
+}
+
+#[test]
+fn reading_a_fifo_and_calling_a_silent_server_end_within_the_budget() {
+    let t = Test::new();
+    let fifo = t.path("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    // A TCP server that accepts and never speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let held = std::thread::spawn(move || {
+        let conn = silent.accept();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        drop(conn);
+    });
+    let t = t
+        .file("c/fifo.rhai", &check("fifo", &format!(r#"fs::read("{}"); pass("read")"#, fifo.display())))
+        .file(
+            "c/grpc.rhai",
+            &check(
+                "silent",
+                &format!(
+                    r#"let r = grpc::try_invoke("{addr}", "microvm.services.api.v1alpha1.MicroVM/ListMicroVMs", #{{}}, #{{ timeout: 1, reflection: false }});
+                       pass(`${{type_of(r.code)}} ${{r.ok}}`)"#
+                ),
+            ),
+        );
+    let out = t.run(&["run", "c", "--format", "json", "--timeout", "3"]);
+    assert_eq!(out.status("fifo"), "error");
+    assert!(
+        out.message("fifo").contains("is a FIFO"),
+        "{}",
+        out.message("fifo")
+    );
+    assert!(
+        out.check("fifo")["duration_ms"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
+            < 1000
+    );
+    // The server never answered: no gRPC status code.
+    assert_eq!(out.message("silent"), "() false", "{}", out.stdout);
+    let _ = held.join();
+}
+
+#[test]
+fn an_explicit_path_that_cannot_be_read_exits_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .file("c/a.rhai", &check("a", r#"pass("")"#))
+        .file("d/b.rhai", &check("b", r#"pass("")"#));
+    std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(t.path("c/a.rhai"), std::fs::Permissions::from_mode(0o000))
+        .expect("chmod");
+    std::fs::set_permissions(t.path("d"), std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    for path in ["c/a.rhai", "d"] {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_hostscript"))
+            .args(["run", path])
+            .current_dir(t.root())
+            .output()
+            .expect("setpriv");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+        assert!(
+            stderr.contains("Permission denied") && stderr.contains(path),
+            "{stderr}"
+        );
+    }
+    std::fs::set_permissions(t.path("d"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}

@@ -154,6 +154,23 @@ fn unknown_needs_and_cycles_are_errors_not_hangs() {
         "{}",
         out.message("y")
     );
+    // Every member of the cycle is an error, not only the first found.
+    assert_eq!(out.status("z"), "error", "{}", out.message("z"));
+    assert!(
+        out.message("z").contains("dependency cycle: z -> y -> z"),
+        "{}",
+        out.message("z")
+    );
+    // lint reports the same.
+    let lint = t.run(&["lint", "checks"]);
+    assert_eq!(lint.code, 1);
+    for needle in [
+        "check `x` needs unknown check `nope`",
+        "check `y` is in a dependency cycle",
+        "check `z` is in a dependency cycle",
+    ] {
+        assert!(lint.stdout.contains(needle), "{needle}: {}", lint.stdout);
+    }
 }
 
 #[test]

@@ -27,24 +27,8 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         .iter()
         .map(|f| f.diagnostic.to_string())
         .collect();
-    let ids: HashSet<&str> = session
-        .loaded
-        .checks
-        .iter()
-        .map(|c| c.id.as_str())
-        .collect();
-    for check in &session.loaded.checks {
-        for need in &check.needs {
-            if !ids.contains(need.as_str()) {
-                problems.push(format!(
-                    "{}:{}: check `{}` needs unknown check `{need}`",
-                    check.file().display(),
-                    check.line,
-                    check.id
-                ));
-            }
-        }
-    }
+    // Unknown `needs` and dependency cycles, as the runner would find them.
+    problems.extend(crate::runner::dependency_problems(&session.loaded.checks));
     // Linted together, checks must name remediations that exist, and `after` lists too.
     let remediation_ids: HashSet<&str> = session
         .loaded

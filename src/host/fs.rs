@@ -169,7 +169,23 @@ pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
 /// Reads a file as text (lossy UTF-8), refusing files larger than `max` bytes rather than
 /// returning part of them: half a config file parses into wrong answers.
 pub fn read(path: &Path, max: usize) -> Result<String, FsError> {
-    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking open: opening a FIFO without a writer would otherwise block past any budget.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    let kind = file.metadata().map_err(|e| io_error(path, e))?.file_type();
+    if kind.is_fifo() {
+        return Err(io_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a FIFO (named pipe): not read, as only its writer decides when it ends",
+            ),
+        ));
+    }
     let mut bytes = Vec::new();
     // Files in /proc and /sys report size 0, so read up to the cap instead of trusting stat.
     file.take(max as u64 + 1)

@@ -66,6 +66,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
             walk(path, path, &mut batch, 0, &mut seen)?;
             found.dirs.push(path.clone());
         } else if path.is_file() {
+            // A file named on the command line that cannot be read is a usage error (exit 2),
+            // like a missing one, not a check that errors.
+            std::fs::File::open(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
             let root = path
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())

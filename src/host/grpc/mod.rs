@@ -98,12 +98,12 @@ pub enum GrpcError {
 }
 
 impl GrpcError {
-    /// The gRPC status code name, when the server answered with one.
+    /// The gRPC status code name, when the server answered with one. Our own deadline
+    /// running out is no answer: a server that never answered has no code.
     pub fn code(&self) -> Option<&str> {
         match self {
             GrpcError::Status { code, .. } => Some(code),
             GrpcError::Unimplemented { .. } => Some("Unimplemented"),
-            GrpcError::Deadline { .. } => Some("DeadlineExceeded"),
             _ => None,
         }
     }
@@ -514,7 +514,9 @@ fn classify(status: Status, target: &Target, method: &str, timeout: Duration) ->
             method: method.to_string(),
             after: timeout,
         },
-        Code::DeadlineExceeded => GrpcError::Deadline {
+        // A status the server sent carries its response headers; one tonic made up for our
+        // own deadline has none.
+        Code::DeadlineExceeded if status.metadata().is_empty() => GrpcError::Deadline {
             target: target_text,
             method: method.to_string(),
             after: timeout,
