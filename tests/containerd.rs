@@ -8,6 +8,7 @@ use crate::support::{Test, check};
 const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn containerd_answers_images_version_health_and_introspection() {
     assert!(
         containerd_support::available(),

@@ -347,6 +347,7 @@ fn assert_message(out: &Output, id: &str, needle: &str) {
 }
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
     let mut host = Host::start();
 
@@ -667,6 +668,7 @@ fn scenario(
 /// Each item of the upstream-truth issue as a verdict on the simulated host: the change from
 /// the healthy baseline, and the words that carry the upstream fact.
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn verdicts_follow_what_flintlockd_containerd_and_firecracker_really_do() {
     let host = Host::start();
     let baseline = statuses(&host.run(&[]));
@@ -1097,6 +1099,7 @@ fn verdicts_follow_what_flintlockd_containerd_and_firecracker_really_do() {
 /// Item 2: a host set up as the shipped vars describe (tap mode on a bridge, flintlockd with
 /// its defaults but the socket and bridge) passes every check that can pass on this machine.
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn a_host_set_up_as_the_shipped_defaults_describe_passes() {
     let host = Host::start();
     host.netns.ip(&["link", "add", "br-mvm", "type", "bridge"]);

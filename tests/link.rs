@@ -136,6 +136,7 @@ fn find<'a>(links: &'a [Value], name: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn links_in_a_namespace_match_ip_before_and_after_a_flip() {
     let ns = TestNetns::new("link");
     build_topology(&ns);
@@ -170,6 +171,7 @@ fn links_in_a_namespace_match_ip_before_and_after_a_flip() {
 }
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn get_and_exists_answer_for_one_link() {
     let ns = TestNetns::new("get");
     build_topology(&ns);

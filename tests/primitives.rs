@@ -139,6 +139,7 @@ fn read_is_bounded_and_names_missing_files() {
 }
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn access_honours_owner_group_other_bits_and_root() {
     use std::os::unix::fs::PermissionsExt;
     let t = Test::new()
@@ -205,6 +206,7 @@ fn kernel_access(path: &std::path::Path, user: &str, group: &str) -> (bool, bool
 }
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn access_follows_posix_acls_as_the_kernel_does() {
     // Firecracker's getting-started grants /dev/kvm with `setfacl -m u:${USER}:rw`
     // (firecracker-microvm/firecracker docs/getting-started.md): that user has access even
@@ -312,6 +314,7 @@ fn yaml_parses_flintlockd_config_with_located_errors() {
 }
 
 #[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
 fn a_path_that_cannot_be_looked_at_is_an_error_not_absent() {
     // Only meaningful without root's override of directory permissions; the suite runs as
     // root, so look as nobody through setpriv.

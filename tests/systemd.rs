@@ -53,11 +53,12 @@ fn a_failed_and_a_missing_unit_are_told_apart() {
 }
 
 #[test]
+#[ignore = "needs a host where systemd is not PID 1 (CI's kind of machine)"]
 fn real_systemctl_without_systemd_as_pid_1_says_systemd_is_not_running() {
-    if std::path::Path::new("/run/systemd/system").exists() {
-        eprintln!("skipped: systemd runs on this host");
-        return;
-    }
+    assert!(
+        !std::path::Path::new("/run/systemd/system").exists(),
+        "this test needs a host where systemd is not PID 1"
+    );
     let t = Test::new().file(
         "c/s.rhai",
         &check("s", r#"systemd::unit("containerd-dev"); pass("")"#),

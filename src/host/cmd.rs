@@ -380,6 +380,13 @@ fn spawn_error(program: &str, source: std::io::Error) -> CmdError {
     match source.kind() {
         std::io::ErrorKind::NotFound if program.contains('/') => CmdError::NoSuchFile { program },
         std::io::ErrorKind::NotFound => CmdError::NotFound { program },
+        // execvp reports EACCES when a PATH directory could not be searched and the program
+        // was found nowhere else: that is a missing program, not one it may not run.
+        std::io::ErrorKind::PermissionDenied
+            if !program.contains('/') && which::which(&program).is_err() =>
+        {
+            CmdError::NotFound { program }
+        }
         std::io::ErrorKind::PermissionDenied => CmdError::PermissionDenied { program },
         _ => CmdError::Spawn { program, source },
     }
