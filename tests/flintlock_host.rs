@@ -772,6 +772,29 @@ fn verdicts_follow_what_flintlockd_containerd_and_firecracker_really_do() {
     assert_message(&out, "flintlockd.config", "config.toml is not YAML");
     std::fs::remove_file(host.path("etc/flintlockd/config.toml")).expect("rm");
 
+    // ExecStart's ${VAR} comes from the unit's Environment= (systemd expands it at exec).
+    let with_var: Vec<String> = argv
+        .iter()
+        .cloned()
+        .chain(["--parent-iface".to_string(), "${PARENT}".to_string()])
+        .collect();
+    host.write_flintlockd_config("");
+    host.write_flintlockd_unit_with(&with_var, &format!("Environment=PARENT={UPLINK}\n"));
+    let out = scenario(&host, &baseline, &[], &[], &[]);
+    assert!(
+        out.check("flintlockd.config")["details"]["parent_iface"]
+            .to_string()
+            .contains("(--parent-iface)")
+    );
+    host.write_flintlockd_unit_with(&with_var, "Environment=PARENT=eth7\n");
+    let out = scenario(&host, &baseline, &[], &[], &[("flintlockd.config", "fail")]);
+    assert_message(
+        &out,
+        "flintlockd.config",
+        "--parent-iface is eth7 (--parent-iface)",
+    );
+    host.write_flintlockd_unit(true);
+
     // 4. The unit as systemd and flintlockd judge it.
     host.write_flintlockd_unit_with(
         &argv,

@@ -123,7 +123,7 @@ pub fn parse_show(name: &str, text: &str) -> Result<Unit, String> {
                     .parse()
                     .map_err(|_| format!("MainPID `{value}` is not a process id"))?
             }
-            "ExecStart" => unit.exec_start.extend(parse_exec(value)),
+            "ExecStart" => unit.exec_start.extend(parse_exec(value)?),
             "FragmentPath" => unit.fragment_path = value.to_string(),
             "DropInPaths" => unit.drop_in_paths = list(),
             "Requires" => unit.requires = list(),
@@ -302,28 +302,40 @@ pub fn parse_env_file(text: &str) -> Result<EnvFile, String> {
     Ok((assignments, dropped))
 }
 
-/// `{ path=/bin/x ; argv[]=/bin/x --flag value ; ignore_errors=no ; ... }`, possibly several.
-pub fn parse_exec(value: &str) -> Vec<ExecCommand> {
-    let mut commands = Vec::new();
-    for block in value.split('{').skip(1) {
-        let body = block.split('}').next().unwrap_or_default();
-        let mut path = String::new();
-        let mut argv = Vec::new();
-        for field in body.split(" ; ") {
-            let field = field.trim();
-            if let Some(p) = field.strip_prefix("path=") {
-                path = p.to_string();
-            } else if let Some(a) = field.strip_prefix("argv[]=") {
-                // systemd quotes arguments that contain spaces; plain ones are space-joined.
-                argv = shlex::split(a)
-                    .unwrap_or_else(|| a.split_whitespace().map(str::to_string).collect());
-            }
-        }
-        if !path.is_empty() || !argv.is_empty() {
-            commands.push(ExecCommand { path, argv });
-        }
+/// One `ExecStart=` line of `systemctl show`: `{ path=/bin/x ; argv[]=/bin/x --flag value ;
+/// ignore_errors=no ; start_time=[...] ; stop_time=[...] ; pid=N ; code=... ; status=N/N }`.
+/// systemctl prints one line per command, and quotes arguments that need it
+/// (`quote_command_line`). An argument may itself hold ` ; `, braces or `${VAR}`, so the
+/// fields are found from the ends of the line: `path=` up to the first ` ; argv[]=`, and argv
+/// up to the last ` ; ignore_errors=`. Anything else is an error, never a shorter argv.
+pub fn parse_exec(value: &str) -> Result<Vec<ExecCommand>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(Vec::new());
     }
-    commands
+    let bad = |why: &str| format!("ExecStart `{value}`: {why}");
+    let body = value
+        .strip_prefix("{ ")
+        .and_then(|v| v.strip_suffix(" }"))
+        .ok_or_else(|| bad("not `{ path=... ; argv[]=... ; ... }`"))?;
+    let rest = body
+        .strip_prefix("path=")
+        .ok_or_else(|| bad("no `path=` first"))?;
+    let (path, rest) = rest
+        .split_once(" ; argv[]=")
+        .ok_or_else(|| bad("no `argv[]=` after the path"))?;
+    let end = rest
+        .rfind(" ; ignore_errors=")
+        .ok_or_else(|| bad("no `ignore_errors=` after argv"))?;
+    let words = &rest[..end];
+    let argv = shlex::split(words).ok_or_else(|| bad("argv has unbalanced quotes"))?;
+    if argv.is_empty() {
+        return Err(bad("empty argv"));
+    }
+    Ok(vec![ExecCommand {
+        path: path.to_string(),
+        argv,
+    }])
 }
 
 #[cfg(test)]
@@ -333,7 +345,7 @@ mod tests {
     #[test]
     fn exec_start_parses_path_and_argv() {
         let v = "{ path=/usr/local/bin/flintlockd ; argv[]=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --parent-iface eno4 ; ignore_errors=no ; start_time=[Wed 2026-11-25 09:12:01 UTC] ; stop_time=[n/a] ; pid=4242 ; code=(null) ; status=0/0 }";
-        let cmds = parse_exec(v);
+        let cmds = parse_exec(v).expect("parses");
         assert_eq!(cmds.len(), 1);
         assert_eq!(cmds[0].path, "/usr/local/bin/flintlockd");
         assert_eq!(
@@ -344,9 +356,11 @@ mod tests {
                 "/run/containerd-dev/containerd.sock"
             ]
         );
-        assert!(parse_exec("").is_empty());
-        let quoted =
-            parse_exec("{ path=/bin/sh ; argv[]=/bin/sh -c \"echo hi there\" ; ignore_errors=no }");
+        assert!(parse_exec("").expect("empty").is_empty());
+        let quoted = parse_exec(
+            "{ path=/bin/sh ; argv[]=/bin/sh -c \"echo hi there\" ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
+        )
+        .expect("parses");
         assert_eq!(quoted[0].argv, ["/bin/sh", "-c", "echo hi there"]);
     }
 
@@ -396,6 +410,37 @@ mod tests {
                 .contains("line 1")
         );
         assert!(parse_env_file("A='open\n").is_err());
+    }
+
+    #[test]
+    fn exec_arguments_with_braces_semicolons_and_variables_are_kept_whole() {
+        // Found by fuzzing: these used to cut argv short.
+        let v = "{ path=/usr/local/bin/flintlockd ; argv[]=/usr/local/bin/flintlockd run --parent-iface ${PARENT_IFACE} --label \"a ; b\" --json {\"k\":1} --containerd-socket /run/containerd-dev/containerd.sock ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }";
+        let cmds = parse_exec(v).expect("parses");
+        assert_eq!(
+            cmds[0].argv,
+            [
+                "/usr/local/bin/flintlockd",
+                "run",
+                "--parent-iface",
+                "${PARENT_IFACE}",
+                "--label",
+                "a ; b",
+                "--json",
+                "{k:1}",
+                "--containerd-socket",
+                "/run/containerd-dev/containerd.sock"
+            ]
+        );
+        for broken in [
+            "{ path=/bin/x ; argv[]=/bin/x \"open ; ignore_errors=no ; pid=0 }",
+            "path=/bin/x ; argv[]=/bin/x",
+            "{ path=/bin/x ; ignore_errors=no }",
+            "{ path=/bin/x ; argv[]=/bin/x }",
+        ] {
+            assert!(parse_exec(broken).is_err(), "{broken}");
+        }
+        assert!(parse_show("x", "ExecStart={ path=/bin/x ; argv[]=/bin/x \"a\n").is_err());
     }
 
     #[test]
