@@ -68,10 +68,10 @@ impl RunTarget {
     /// Whether the target is this machine, so local-only checks still make sense.
     pub fn is_local(&self) -> bool {
         let host = self.host.to_ascii_lowercase();
+        // Any spelling of a loopback address (`::01`, `0:0:0:0:0:0:0:1`, `127.1.2.3`) is local.
         host == "localhost"
-            || host == "::1"
             || host
-                .parse::<std::net::Ipv4Addr>()
+                .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
 
@@ -133,6 +133,8 @@ mod tests {
             "127.0.0.1",
             "127.0.0.2:1",
             "[::1]:9090",
+            "::01",
+            "[0:0:0:0:0:0:0:1]:9090",
         ] {
             assert!(parse(local).is_local(), "{local}");
         }

@@ -251,10 +251,13 @@ fn number(field: &str, what: &str) -> Result<u64, String> {
     if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{what} `{field}` is not a number"));
     }
-    field.parse::<u64>().map_err(|e| match e.kind() {
-        std::num::IntErrorKind::PosOverflow => format!("{what} `{field}` is out of range"),
-        _ => format!("{what} `{field}` is not a number"),
-    })
+    // Scripts hold integers as i64: a larger value is refused rather than clamped. No real
+    // device-mapper counter comes near 2^63.
+    field
+        .parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| format!("{what} `{field}` is out of range"))
 }
 
 fn ratio(field: &str, what: &str) -> Result<(u64, u64), String> {
@@ -441,6 +444,15 @@ pub fn parse_thin_pool_status(f: &[&str]) -> Result<ThinPoolStatus, String> {
         }
         _ => {}
     }
+    // The kernel prints `Fail`/`Error` alone, or 7 to 9 fields (dm-thin.c pool_status).
+    // Fields a newer kernel may append are tolerated, but a `Fail` or `Error` anywhere is never
+    // read past as if the pool were healthy.
+    if let Some(word) = f.iter().find(|w| matches!(**w, "Fail" | "Error")) {
+        return Err(format!(
+            "thin-pool status carries `{word}` among its fields, not alone: `{}`",
+            f.join(" ")
+        ));
+    }
     if f.len() < 7 {
         return Err(format!(
             "thin-pool status has {} fields, expected 7 to 9: `{}`",
@@ -582,6 +594,24 @@ mod tests {
         assert!(parse_info("pool L--x 0 1 0\n").is_err());
         assert!(parse_info("pool L--w +1 1 0\n").is_err());
         assert!(parse_info("pool L--w 0 1\n").is_err());
+    }
+
+    #[test]
+    fn trailing_fields_and_huge_counters_are_errors_not_guesses() {
+        let trailing = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024 Fail\n";
+        assert!(
+            parse_segments(trailing, SegmentKind::Status)
+                .unwrap_err()
+                .contains("carries `Fail`")
+        );
+        let huge = "0 209715200 thin-pool 0 1245/2621440 10240/18446744073709551615 - rw discard_passdown queue_if_no_space - 1024\n";
+        assert!(
+            parse_segments(huge, SegmentKind::Status)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        let beyond = "0 209715200 thin-pool 0 1245/2621440 10240/99999999999999999999 - rw discard_passdown queue_if_no_space - 1024\n";
+        assert!(parse_segments(beyond, SegmentKind::Status).is_err());
     }
 
     #[test]

@@ -136,11 +136,18 @@ pub fn parse_unix_listeners(text: &str) -> Vec<String> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
-            // Num RefCount Protocol Flags Type St Inode [Path]
-            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Num RefCount Protocol Flags Type St Inode [Path]; the path is the rest of the
+            // line, spaces included (the kernel prints it raw).
+            let mut rest = line.trim_start();
+            let mut fields = Vec::with_capacity(7);
+            for _ in 0..7 {
+                let end = rest.find(' ').unwrap_or(rest.len());
+                fields.push(&rest[..end]);
+                rest = rest[end..].trim_start_matches(' ');
+            }
             let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
-            let path = fields.get(7)?;
-            (flags & SO_ACCEPTCON != 0).then(|| path.to_string())
+            let path = rest.trim_end_matches(['\n', '\r']);
+            (flags & SO_ACCEPTCON != 0 && !path.is_empty()).then(|| path.to_string())
         })
         .collect()
 }
@@ -260,6 +267,12 @@ mod tests {
             canonical("::ffff:127.0.0.1".parse().expect("ip")),
             "127.0.0.1".parse::<IpAddr>().expect("ip")
         );
+    }
+
+    #[test]
+    fn unix_socket_paths_with_spaces_are_kept_whole() {
+        let text = "Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 12345 /run/my app/containerd.sock\n";
+        assert_eq!(parse_unix_listeners(text), ["/run/my app/containerd.sock"]);
     }
 
     #[test]

@@ -22,9 +22,11 @@ pub struct Ownership {
 
 /// Parses `"0644"`, `"644"` or `"u=rw"`-free octal text into mode bits.
 pub fn parse_mode(text: &str) -> Result<u32, String> {
-    let digits = text.trim_start_matches("0o");
-    u32::from_str_radix(digits, 8)
-        .ok()
+    // One optional `0o`, then octal digits only (from_str_radix would take a sign).
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    Some(digits)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        .and_then(|d| u32::from_str_radix(d, 8).ok())
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("mode `{text}` is not octal permission bits such as \"0644\""))
 }
@@ -502,12 +504,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("size `{text}` is not a number with an optional K/M/G/T unit"))?;
-    let shift = match unit.trim().trim_end_matches("iB").trim_end_matches('B') {
-        "" => 0,
-        "K" | "k" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
+    // Exactly one unit: K, KB, KiB (and M, G, T likewise); `11BB` or `1KiBiB` are refused.
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "k" | "KB" | "kB" | "KiB" => 10,
+        "M" | "MB" | "MiB" => 20,
+        "G" | "GB" | "GiB" => 30,
+        "T" | "TB" | "TiB" => 40,
         _ => {
             return Err(format!(
                 "size `{text}`: unknown unit `{unit}` (K, M, G or T)"
@@ -616,6 +619,15 @@ mod tests {
         assert!(parse_size("10X").is_err());
         assert_eq!(parse_mode("0644"), Ok(0o644));
         assert!(parse_mode("0999").is_err());
+        for bad in ["0o0o755", "+755", "", "0o", "7 55"] {
+            assert!(parse_mode(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_mode("0o755"), Ok(0o755));
+        for bad in ["11BB", "1KiBiB", "1GG", "-1G", "1 K B"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_size("10GB"), Ok(10 << 30));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
         assert_eq!(human_bytes(100 << 30), "100 GiB");
     }
 }
