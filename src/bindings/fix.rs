@@ -525,7 +525,25 @@ fn ensure_key(
         Some(name) => Format::parse(&name).map_err(|e| error_at(ctx, e))?,
         None => Format::of_path(path),
     };
-    opts.finish("format").map_err(|e| error_at(ctx, e))?;
+    let repeat = match (
+        opts.string("repeat").map_err(|e| error_at(ctx, e))?,
+        opts.string("match").map_err(|e| error_at(ctx, e))?,
+    ) {
+        (None, None) => edit::Repeat::One,
+        (Some(r), None) if r == "add" => edit::Repeat::Add,
+        (Some(r), None) if r == "one" => edit::Repeat::One,
+        (None, Some(prefix)) => edit::Repeat::Matching(prefix),
+        (Some(r), _) => {
+            return Err(error_at(
+                ctx,
+                format!(
+                    "fix::ensure_key: repeat `{r}`: expected \"one\" or \"add\" (or give `match` alone)"
+                ),
+            ));
+        }
+    };
+    opts.finish("format, repeat, match")
+        .map_err(|e| error_at(ctx, e))?;
     let value = if let Ok(b) = value.as_bool() {
         Value::Bool(b)
     } else if let Ok(i) = value.as_int() {
@@ -541,7 +559,7 @@ fn ensure_key(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(error_at(ctx, format!("{path}: {e}"))),
     };
-    let text = edit::set_key(&current, format, section, key, &value)
+    let text = edit::set_key_with(&current, format, section, key, &value, &repeat)
         .map_err(|e| error_at(ctx, format!("{path}: {e}")))?;
     let mut step = file::write(fix.settings(), path, text.as_bytes(), &Ownership::default());
     step.action = format!("{path}: [{section}] {key}");

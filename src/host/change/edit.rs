@@ -50,6 +50,21 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// How `ensure_key` treats a key that may appear more than once (systemd's `Environment=`,
+/// `ExecStartPre=`, `After=`): never by dropping entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Repeat {
+    /// The key appears at most once: it is set, or added. Several occurrences are an error
+    /// (which one was meant is not known).
+    #[default]
+    One,
+    /// The entry whose value starts with this prefix is set (`Environment` with `C=` edits
+    /// `C=...` and leaves `A=1` alone), else one is added.
+    Matching(String),
+    /// An entry with exactly this value exists, else one is added; others are kept.
+    Add,
+}
+
 /// `text` with `section.key = value`. `section` is a dotted TOML key path
 /// (`plugins."io.containerd.snapshotter.v1.devmapper"`), or an INI section name (`Service`).
 pub fn set_key(
@@ -59,9 +74,32 @@ pub fn set_key(
     key: &str,
     value: &Value,
 ) -> Result<String, String> {
+    set_key_with(text, format, section, key, value, &Repeat::One)
+}
+
+pub fn set_key_with(
+    text: &str,
+    format: Format,
+    section: &str,
+    key: &str,
+    value: &Value,
+    repeat: &Repeat,
+) -> Result<String, String> {
     match format {
         Format::Toml => set_toml(text, section, key, value),
-        Format::Ini => Ok(set_ini(text, section, key, value)),
+        Format::Ini => {
+            // systemd's own rule for Environment= (systemd.exec(5)): assignments of other
+            // names are other entries.
+            let implicit;
+            let repeat = match (repeat, value) {
+                (Repeat::One, Value::String(v)) if key == "Environment" && v.contains('=') => {
+                    implicit = Repeat::Matching(format!("{}=", v.split('=').next().unwrap_or("")));
+                    &implicit
+                }
+                _ => repeat,
+            };
+            set_ini(text, section, key, value, repeat)
+        }
     }
 }
 
@@ -114,51 +152,141 @@ fn same_toml(current: &toml_edit::Value, value: &Value) -> bool {
     }
 }
 
-fn set_ini(text: &str, section: &str, key: &str, value: &Value) -> String {
-    let wanted_line = format!("{key}={value}");
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let header = format!("[{section}]");
-    let Some(start) = lines.iter().position(|l| l.trim() == header) else {
-        let mut out = text.to_string();
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&format!("{header}\n{wanted_line}\n"));
-        return out;
-    };
-    let end = lines[start + 1..]
-        .iter()
-        .position(|l| l.trim_start().starts_with('['))
-        .map_or(lines.len(), |i| start + 1 + i);
-    let is_key = |line: &str| {
-        line.split_once('=')
-            .is_some_and(|(k, _)| k.trim() == key && !line.trim_start().starts_with(['#', ';']))
-    };
-    match (start + 1..end).find(|&i| is_key(&lines[i])) {
-        Some(i) => {
-            let current = lines[i]
-                .split_once('=')
-                .map(|(_, v)| v.trim())
-                .unwrap_or("");
-            if current != value.to_string() {
-                lines[i] = wanted_line;
+/// One logical line of an INI or unit file: its physical lines (a trailing `\` continues a
+/// line, systemd.syntax(7)) and their text joined.
+struct Logical {
+    first: usize,
+    last: usize,
+    text: String,
+}
+
+fn logical_lines(lines: &[&str]) -> Vec<Logical> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let first = i;
+        let mut text = String::new();
+        loop {
+            let line = lines[i];
+            let is_comment = text.is_empty() && line.trim_start().starts_with(['#', ';']);
+            match line.strip_suffix('\\') {
+                Some(head) if !is_comment && i + 1 < lines.len() => {
+                    text.push_str(head);
+                    text.push(' ');
+                    i += 1;
+                }
+                _ => {
+                    text.push_str(line);
+                    break;
+                }
             }
+        }
+        out.push(Logical {
+            first,
+            last: i,
+            text,
+        });
+        i += 1;
+    }
+    out
+}
+
+/// Sets `key=value` in `[section]`. Returns `text` itself, byte for byte, when the key
+/// already has the value (so CRLF endings or a missing final newline are no change); an edit
+/// keeps the file's line endings. A value with a newline is refused: it would become a second
+/// line of its own.
+fn set_ini(
+    text: &str,
+    section: &str,
+    key: &str,
+    value: &Value,
+    repeat: &Repeat,
+) -> Result<String, String> {
+    let wanted_value = value.to_string();
+    if wanted_value.contains(['\n', '\r']) {
+        return Err(format!("the value of {key} contains a line break"));
+    }
+    let crlf = text.contains("\r\n");
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let wanted_line = format!("{key}={wanted_value}");
+    let physical: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    // `split` yields a last empty piece after a final newline.
+    let physical = if text.is_empty() {
+        &physical[..0]
+    } else if text.ends_with('\n') {
+        &physical[..physical.len() - 1]
+    } else {
+        &physical[..]
+    };
+    let logical = logical_lines(physical);
+    let header = format!("[{section}]");
+    let rebuild = |lines: Vec<String>| -> String {
+        let mut out = lines.join(eol);
+        out.push_str(eol);
+        out
+    };
+    let Some(start) = logical.iter().position(|l| l.text.trim() == header) else {
+        let mut lines: Vec<String> = physical.iter().map(|l| l.to_string()).collect();
+        if !lines.is_empty() {
+            lines.push(String::new());
+        }
+        lines.push(header);
+        lines.push(wanted_line);
+        return Ok(rebuild(lines));
+    };
+    let end = logical[start + 1..]
+        .iter()
+        .position(|l| l.text.trim_start().starts_with('['))
+        .map_or(logical.len(), |i| start + 1 + i);
+    let value_of = |l: &Logical| -> Option<String> {
+        let t = l.text.trim_start();
+        if t.starts_with(['#', ';']) {
+            return None;
+        }
+        let (k, v) = t.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    };
+    let entries: Vec<(usize, String)> = (start + 1..end)
+        .filter_map(|i| value_of(&logical[i]).map(|v| (i, v)))
+        .collect();
+    let target = match repeat {
+        Repeat::One if entries.len() > 1 => {
+            return Err(format!(
+                "{key} appears {} times in [{section}]: say which entry (repeat: \"add\", or a match prefix)",
+                entries.len()
+            ));
+        }
+        Repeat::One => entries.first().cloned(),
+        Repeat::Matching(prefix) => entries
+            .iter()
+            .find(|(_, v)| v.starts_with(prefix.as_str()))
+            .cloned(),
+        Repeat::Add => entries.iter().find(|(_, v)| *v == wanted_value).cloned(),
+    };
+    let mut lines: Vec<String> = physical.iter().map(|l| l.to_string()).collect();
+    match target {
+        Some((_, current)) if current == wanted_value => return Ok(text.to_string()),
+        Some((i, _)) => {
+            let l = &logical[i];
+            lines.splice(l.first..=l.last, [wanted_line]);
         }
         None => {
             // After the section's last non-blank line, so blank separators stay in place.
-            let mut at = end;
-            while at > start + 1 && lines[at - 1].trim().is_empty() {
+            let mut at = if end < logical.len() {
+                logical[end].first
+            } else {
+                lines.len()
+            };
+            while at > logical[start].last + 1 && lines[at - 1].trim().is_empty() {
                 at -= 1;
             }
             lines.insert(at, wanted_line);
         }
     }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    out
+    Ok(rebuild(lines))
 }
 
 #[cfg(test)]
@@ -229,5 +357,99 @@ mod tests {
             &Value::String("simple".into()),
         );
         assert_eq!(out.as_deref(), Ok("[Service]\nType=simple\n"));
+    }
+
+    #[test]
+    fn repeated_keys_continuations_line_endings_and_newlines() {
+        let env = |text: &str, v: &str| {
+            set_key(
+                text,
+                Format::Ini,
+                "Service",
+                "Environment",
+                &Value::String(v.into()),
+            )
+        };
+        // Environment=C=3 adds beside A=1; Environment=A=2 edits A only.
+        let unit = "[Service]\nEnvironment=A=1\nEnvironment=B=2\n";
+        assert_eq!(
+            env(unit, "C=3").as_deref(),
+            Ok("[Service]\nEnvironment=A=1\nEnvironment=B=2\nEnvironment=C=3\n")
+        );
+        assert_eq!(
+            env(unit, "A=9").as_deref(),
+            Ok("[Service]\nEnvironment=A=9\nEnvironment=B=2\n")
+        );
+        // Other repeated keys: an error unless the caller says how.
+        let pre = "[Service]\nExecStartPre=/bin/a\nExecStartPre=/bin/b\n";
+        let v = Value::String("/bin/c".into());
+        assert!(set_key(pre, Format::Ini, "Service", "ExecStartPre", &v).is_err());
+        let added = set_key_with(
+            pre,
+            Format::Ini,
+            "Service",
+            "ExecStartPre",
+            &v,
+            &Repeat::Add,
+        )
+        .expect("add");
+        assert_eq!(
+            added,
+            "[Service]\nExecStartPre=/bin/a\nExecStartPre=/bin/b\nExecStartPre=/bin/c\n"
+        );
+        let again = set_key_with(
+            &added,
+            Format::Ini,
+            "Service",
+            "ExecStartPre",
+            &v,
+            &Repeat::Add,
+        )
+        .expect("add");
+        assert_eq!(again, added);
+        // A continued line is one entry, replaced whole.
+        let cont = "[Service]\nExecStart=/bin/x \\\n  --flag\nRestart=no\n";
+        let out = set_key(
+            cont,
+            Format::Ini,
+            "Service",
+            "ExecStart",
+            &Value::String("/bin/y".into()),
+        )
+        .expect("set");
+        assert_eq!(out, "[Service]\nExecStart=/bin/y\nRestart=no\n");
+        // Already set: the text comes back byte for byte, CRLF and missing newline included.
+        for text in [
+            "[Service]\r\nRestart=always\r\n",
+            "[Service]\nRestart=always",
+        ] {
+            let out = set_key(
+                text,
+                Format::Ini,
+                "Service",
+                "Restart",
+                &Value::String("always".into()),
+            );
+            assert_eq!(out.as_deref(), Ok(text));
+        }
+        let crlf = set_key(
+            "[Service]\r\nRestart=no\r\n",
+            Format::Ini,
+            "Service",
+            "Restart",
+            &Value::String("always".into()),
+        );
+        assert_eq!(crlf.as_deref(), Ok("[Service]\r\nRestart=always\r\n"));
+        // A value with a newline would be a second line: refused.
+        assert!(
+            set_key(
+                unit,
+                Format::Ini,
+                "Service",
+                "Restart",
+                &Value::String("no\nUser=root".into())
+            )
+            .is_err()
+        );
     }
 }
