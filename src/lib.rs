@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod host;
+pub mod interrupt;
 pub mod outcome;
 pub mod remediator;
 pub mod report;
@@ -32,6 +33,10 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Remediate(args) => commands::remediate::execute(args),
     };
     host::cmd::kill_everything();
+    // An interrupted run has printed its partial report; its status is the signal's.
+    if let Some(code) = interrupt::exit_code() {
+        return code;
+    }
     match result {
         Ok(code) => code,
         // Reports drop output once the reader is gone (report::stdout); a broken pipe that

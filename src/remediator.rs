@@ -159,6 +159,11 @@ pub fn execute(
                 .any(|r| &r.id == *dep && matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
         });
         let result = match blocked {
+            _ if crate::interrupt::requested().is_some() => RemediationResult::new(
+                def,
+                Outcome::Skipped,
+                Some("interrupted before it started".to_string()),
+            ),
             Some(dep) => RemediationResult::new(
                 def,
                 Outcome::Skipped,

@@ -84,8 +84,25 @@ pub fn execute(
             });
         }
         drop(done_tx);
-        while let Some((index, result)) = done_rx.recv().await {
+        let mut reported = vec![false; checks.len()];
+        loop {
+            let next = tokio::select! {
+                next = done_rx.recv() => next,
+                () = crate::interrupt::wait() => None,
+            };
+            let Some((index, result)) = next else { break };
+            reported[index] = true;
             on_result(index, result);
+        }
+        // Interrupted: what finished meanwhile is reported as it ended, the rest as errors.
+        while let Ok((index, result)) = done_rx.try_recv() {
+            reported[index] = true;
+            on_result(index, result);
+        }
+        for (index, done) in reported.iter().enumerate() {
+            if !done {
+                on_result(index, CheckResult::new(Status::Error, "interrupted"));
+            }
         }
     });
 }

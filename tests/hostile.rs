@@ -199,3 +199,151 @@ fn nothing_a_check_starts_outlives_it() {
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
+
+/// Starts `hostscript ARGS` in `dir`, waits `after`, sends `signals` (100 ms apart), and
+/// returns its exit code, stdout and how long it took after the first signal.
+fn interrupted(
+    dir: &std::path::Path,
+    args: &[&str],
+    after: Duration,
+    signals: &[nix::sys::signal::Signal],
+) -> (Option<i32>, String, Duration) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(after);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let sent = std::time::Instant::now();
+    for s in signals {
+        nix::sys::signal::kill(pid, *s).expect("signal");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = child.wait().expect("wait");
+    let took = sent.elapsed();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    (status.code(), out, took)
+}
+
+#[test]
+fn a_signal_prints_the_partial_report_kills_every_command_and_exits_128_plus_it() {
+    use nix::sys::signal::Signal;
+    let tag = std::process::id() % 1000 + 8000;
+    let t = Test::new()
+        .file("c/quick.rhai", &check("quick", r#"pass("done")"#))
+        .file(
+            "c/slow.rhai",
+            &check(
+                "slow",
+                &format!(r#"cmd::run(["sleep", "{tag}"], #{{ timeout: 60 }}); pass("slept")"#),
+            ),
+        )
+        .file("c/spin.rhai", &check("spin", "loop { }"));
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
+        let (status, out, took) = interrupted(
+            t.root(),
+            &["run", "c", "--format", "json", "--timeout", "60"],
+            Duration::from_millis(1500),
+            &[signal],
+        );
+        assert_eq!(status, Some(code), "{signal}: {out}");
+        assert!(took < Duration::from_secs(3), "{signal}: took {took:?}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("a whole JSON report");
+        let status_of = |id: &str| {
+            doc["checks"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["id"] == id).cloned())
+                .map(|c| (c["status"].clone(), c["message"].clone()))
+                .unwrap_or_default()
+        };
+        assert_eq!(status_of("quick").0, "pass");
+        for id in ["slow", "spin"] {
+            let (status, message) = status_of(id);
+            assert_eq!(status, "error", "{id}: {message}");
+            assert!(
+                message.as_str().unwrap_or_default().contains("interrupted"),
+                "{id}: {message}"
+            );
+        }
+        assert!(processes_with(&format!("sleep {tag}")).is_empty());
+    }
+    // The human report is printed too, and a second Ctrl-C exits at once.
+    let (status, out, took) = interrupted(
+        t.root(),
+        &["run", "c", "--timeout", "60", "--color", "never"],
+        Duration::from_millis(1500),
+        &[Signal::SIGINT, Signal::SIGINT],
+    );
+    assert_eq!(status, Some(130), "{out}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(processes_with(&format!("sleep {tag}")).is_empty());
+}
+
+#[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
+fn a_signal_stops_a_remediation_after_its_step_and_the_log_says_so() {
+    use nix::sys::signal::Signal;
+    let t = Test::new().file(
+        "r/slow.rhai",
+        r#"remediation(#{ id: "slow", description: "d", run: || {
+               fix::write_file("/etc/one.conf", "1\n");
+               fix::command(["sleep", "30"]);
+               fix::write_file("/etc/two.conf", "2\n");
+           } });
+           remediation(#{ id: "later", description: "d", after: ["slow"], run: || { fix::write_file("/etc/three.conf", "3\n"); } });
+        "#,
+    );
+    let root = t.path("root");
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    let (status, out, took) = interrupted(
+        t.root(),
+        &[
+            "remediate",
+            "slow",
+            "later",
+            "--remediations",
+            "r",
+            "--root",
+            root.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+        Duration::from_millis(1500),
+        &[Signal::SIGTERM],
+    );
+    assert_eq!(status, Some(143), "{out}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // The first write happened whole; nothing after the interrupted step.
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/one.conf"))
+            .ok()
+            .as_deref(),
+        Some("1\n")
+    );
+    assert!(!root.join("etc/two.conf").exists() && !root.join("etc/three.conf").exists());
+    let log = std::fs::read_to_string(root.join("var/log/hostscript/changes.log")).expect("log");
+    assert!(log.contains("state=interrupted signal=15"), "{log}");
+    // The lock is free: another run starts at once.
+    let again = t.run(&[
+        "remediate",
+        "slow",
+        "--remediations",
+        "r",
+        "--root",
+        root.to_str().expect("utf-8"),
+        "--dry-run",
+    ]);
+    assert_ne!(again.code, 2, "{}", again.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("a whole JSON report");
+    assert!(doc.to_string().contains("interrupted"), "{doc}");
+}

@@ -43,6 +43,10 @@ impl Fix {
         journal::record(step);
         match failure {
             Some(message) => Err(error_at(ctx, message)),
+            // A signal stops a remediation between steps, never inside one.
+            None if crate::interrupt::requested().is_some() => {
+                Err(error_at(ctx, "interrupted: stopped after this step"))
+            }
             None => Ok(state.changes()),
         }
     }

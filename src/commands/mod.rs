@@ -76,6 +76,7 @@ impl Session {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
+        crate::interrupt::install(runtime.handle());
         let lib_fallbacks = if options.remediating.is_some() {
             options.base_vars_dirs.to_vec()
         } else {

@@ -234,6 +234,12 @@ pub fn apply(
             }
         },
     );
+    if let Some(signal) = crate::interrupt::requested()
+        && !change.dry_run
+        && let Err(e) = ledger::append_interrupted(&log_path, signal)
+    {
+        log_errors.push(e);
+    }
     for e in &log_errors {
         eprintln!("hostscript: {e}");
     }

@@ -136,6 +136,21 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         started,
     )?;
     let before_doc = take_json(&mut buffer, args.output.format)?;
+    if crate::interrupt::requested().is_some() {
+        // Interrupted during the checks: the report stands, nothing is remediated.
+        if let Some(doc) = before_doc {
+            write_fix_document(
+                &mut stdout,
+                Some(doc),
+                None,
+                None,
+                &serde_json::Value::Array(Vec::new()),
+                "interrupted: nothing was remediated",
+            )?;
+        }
+        session.runtime.shutdown_background();
+        return Ok(exit_code::CHECK_FAILED);
+    }
     let defined = |id: &str| {
         remediation_session
             .loaded

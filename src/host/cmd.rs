@@ -85,6 +85,8 @@ pub enum CmdError {
     },
     #[error("`{program}` timed out after {} and was killed", crate::budget::human_duration(*after))]
     TimedOut { program: String, after: Duration },
+    #[error("interrupted")]
+    Interrupted,
     #[error("reading the output of `{program}`: {source}")]
     Io {
         program: String,
@@ -96,6 +98,8 @@ pub enum CmdError {
 pub const TOKEN_VAR: &str = "HOSTSCRIPT_COMMAND";
 
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
+/// Set when the run is being interrupted: commands are killed and no new one starts.
+static STOPPED: AtomicBool = AtomicBool::new(false);
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// Commands still running: their direct child's pid and their token. An orphan whose token is
@@ -196,6 +200,13 @@ pub fn reap_orphans(all: bool) -> usize {
     reaped
 }
 
+/// On a signal: no command starts any more, and every one running is killed with what it
+/// started. Their `run` calls end with `CmdError::Interrupted`.
+pub fn stop_all() -> usize {
+    STOPPED.store(true, Ordering::Relaxed);
+    kill_everything()
+}
+
 /// At the end of a run (or on a signal): kills every command still running, with its process
 /// group, and every orphan, and reaps them all. Nothing hostscript started survives it.
 pub fn kill_everything() -> usize {
@@ -218,6 +229,9 @@ pub fn kill_everything() -> usize {
 }
 
 pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
+    if STOPPED.load(Ordering::Relaxed) {
+        return Err(CmdError::Interrupted);
+    }
     let program = spec.program().to_string();
     if program.is_empty() {
         return Err(CmdError::EmptyArgv);
@@ -309,6 +323,9 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
 
     if let Some(task) = stdin_task {
         task.abort();
+    }
+    if STOPPED.load(Ordering::Relaxed) {
+        return Err(CmdError::Interrupted);
     }
     match finished {
         Ok((out, err, status)) => {

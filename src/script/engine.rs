@@ -75,7 +75,11 @@ pub fn build(options: EngineOptions) -> Engine {
     engine.disable_symbol("eval");
     engine.on_progress(|ops| {
         // Reading the clock on every operation would cost more than most scripts do.
-        if ops % 256 == 0 && budget::expired() {
+        if ops % 256 != 0 {
+            None
+        } else if crate::interrupt::requested().is_some() {
+            Some(Dynamic::from("interrupted"))
+        } else if budget::expired() {
             Some(Dynamic::from(budget::timed_out_message()))
         } else {
             None

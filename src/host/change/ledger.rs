@@ -93,3 +93,19 @@ pub fn append_log(path: &Path, remediation: &str, steps: &[Step]) -> Result<(), 
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("change log {}: {e}", path.display()))
 }
+
+/// Records that a signal stopped the run, after the steps it finished.
+pub fn append_interrupted(path: &Path, signal: i32) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("change log {}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("change log {}: {e}", path.display()))?;
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    file.write_all(format!("{now} state=interrupted signal={signal}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("change log {}: {e}", path.display()))
+}

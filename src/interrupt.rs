@@ -1,0 +1,75 @@
+//! Ctrl-C and SIGTERM. The first signal stops the run cleanly: every command tree hostscript
+//! started is killed, checks still running end as `error` "interrupted" in a report that is
+//! still printed in the chosen format, a remediation stops after the step it is in (atomic
+//! writes complete or never happened), the lock is released and the change log says so, and
+//! hostscript exits 128 + the signal (130 for SIGINT, 143 for SIGTERM). A second signal exits
+//! at once.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use tokio::sync::watch;
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static WATCH: OnceLock<watch::Sender<i32>> = OnceLock::new();
+
+fn sender() -> &'static watch::Sender<i32> {
+    WATCH.get_or_init(|| watch::channel(0).0)
+}
+
+/// The signal that interrupted the run, if one did.
+pub fn requested() -> Option<i32> {
+    match SIGNAL.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+/// Records an interruption and wakes everything waiting on it. Used by the signal listener;
+/// public so tests of the runner can interrupt without sending a signal.
+pub fn request(signal: i32) {
+    SIGNAL.store(signal, Ordering::Relaxed);
+    sender().send_replace(signal);
+}
+
+/// Resolves once the run is interrupted.
+pub async fn wait() {
+    let mut rx = sender().subscribe();
+    let _ = rx.wait_for(|s| *s != 0).await;
+}
+
+/// The exit code of an interrupted run: 128 + the signal number.
+pub fn exit_code() -> Option<u8> {
+    requested().and_then(|s| u8::try_from(128 + s).ok())
+}
+
+/// Listens for SIGINT and SIGTERM on `runtime` for the rest of the process. Once installed,
+/// the signals no longer kill the process by default: this listener decides.
+pub fn install(runtime: &tokio::runtime::Handle) {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    if INSTALLED.set(()).is_err() {
+        return;
+    }
+    runtime.spawn(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            let signo = tokio::select! {
+                _ = int.recv() => nix::libc::SIGINT,
+                _ = term.recv() => nix::libc::SIGTERM,
+            };
+            if requested().is_some() {
+                // The second signal: no more waiting.
+                crate::host::cmd::kill_everything();
+                std::process::exit(128 + signo);
+            }
+            request(signo);
+            crate::host::cmd::stop_all();
+        }
+    });
+}
