@@ -11,6 +11,8 @@ pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod host;
 pub mod interrupt;
 pub mod outcome;

@@ -758,7 +758,7 @@ fn a_reader_that_goes_away_changes_neither_the_status_nor_stderr() {
         .collect();
     let failing = check("c.bad", r#"fail("broken")"#);
     let passing = Test::new().file("c/a.rhai", &many);
-    let failing = Test::new().file("c/a.rhai", &(many.clone() + &failing));
+    let failing = Test::new().file("c/a.rhai", &(many.clone() + failing.as_str()));
     for format in ["human", "json", "junit", "prometheus"] {
         let (code, stderr) = into_head(&passing, &format!("run c --format {format}"));
         assert_eq!((code, stderr.as_str()), (0, ""), "{format}");

@@ -6,6 +6,7 @@ mod containerd;
 mod containerd_support;
 mod devmapper;
 mod flintlock_host;
+mod fuzz_corpus;
 mod grpc;
 mod grpc_server;
 mod hostile;

@@ -206,6 +206,12 @@ fn set_ini(
     if wanted_value.contains(['\n', '\r']) {
         return Err(format!("the value of {key} contains a line break"));
     }
+    // systemd drops the whitespace around a value, and a final `\` would continue the line.
+    if wanted_value.trim() != wanted_value || wanted_value.ends_with('\\') {
+        return Err(format!(
+            "the value of {key} starts or ends with whitespace or ends with `\\`"
+        ));
+    }
     let crlf = text.contains("\r\n");
     let eol = if crlf { "\r\n" } else { "\n" };
     let wanted_line = format!("{key}={wanted_value}");

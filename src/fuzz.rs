@@ -1,0 +1,89 @@
+//! Fuzz harnesses over the parsers that read host output and user files: dmsetup, `systemctl
+//! show`, /proc/net/unix, environment files, `--var` flags, sizes and modes, and unit/INI
+//! editing. cargo-fuzz targets in `fuzz/` (nightly) call `run`; so does a stable test that
+//! replays `fuzz/corpus/` in the normal suite, so a crash once found stays fixed. Each
+//! harness asserts what the parser promises beyond "no panic" where it can (an edit applied
+//! twice changes nothing the second time, a mode fits in 0o7777).
+
+use crate::host::change::edit::{self, Format, Repeat, Value};
+use crate::host::change::file;
+use crate::host::{dm, procfs, systemd};
+
+/// The targets, named as `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*` are.
+pub const TARGETS: &[&str] = &[
+    "dmsetup",
+    "systemctl_show",
+    "proc_net_unix",
+    "env_file",
+    "vars_flag",
+    "size_mode",
+    "unit_edit",
+];
+
+/// Runs one input through a target. Panics only when a parser broke its promise.
+pub fn run(target: &str, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match target {
+        "dmsetup" => {
+            let _ = dm::parse_ls(&text);
+            let _ = dm::parse_targets(&text);
+            let _ = dm::parse_info(&text);
+            for kind in [dm::SegmentKind::Status, dm::SegmentKind::Table] {
+                if let Ok(segments) = dm::parse_segments(&text, kind) {
+                    assert!(!segments.is_empty(), "no segments accepted");
+                    assert!(
+                        segments.iter().all(|s| s.length > 0),
+                        "zero length accepted"
+                    );
+                }
+            }
+        }
+        "systemctl_show" => {
+            if let Ok(unit) = systemd::parse_show("x", &text) {
+                assert!(
+                    unit.exec_start.iter().all(|c| !c.argv.is_empty()),
+                    "empty argv accepted"
+                );
+            }
+        }
+        "proc_net_unix" => {
+            for path in procfs::parse_unix_listeners(&text) {
+                assert!(!path.is_empty() && !path.contains('\n'));
+            }
+        }
+        "env_file" => {
+            if let Ok((vars, _dropped)) = systemd::parse_env_file(&text) {
+                assert!(vars.iter().all(|(k, _)| systemd::env_name_is_valid(k)));
+            }
+        }
+        "vars_flag" => {
+            let mut vars = crate::vars::Vars::default();
+            let _ = vars.merge_flag(&text);
+        }
+        "size_mode" => {
+            let _ = file::parse_size(&text);
+            if let Ok(mode) = file::parse_mode(&text) {
+                assert!(mode <= 0o7777);
+            }
+        }
+        "unit_edit" => {
+            // The input is a file, a NUL, then the value to set.
+            let (file_text, value) = text.split_once('\0').unwrap_or((&text, "v"));
+            let mut repeats = vec![Repeat::One, Repeat::Add];
+            if let Some((name, _)) = value.split_once('=') {
+                repeats.push(Repeat::Matching(format!("{name}=")));
+            }
+            for repeat in repeats {
+                let value = Value::String(value.to_string());
+                if let Ok(out) =
+                    edit::set_key_with(file_text, Format::Ini, "Service", "Key", &value, &repeat)
+                {
+                    let again =
+                        edit::set_key_with(&out, Format::Ini, "Service", "Key", &value, &repeat);
+                    assert_eq!(again.as_deref(), Ok(out.as_str()), "not idempotent");
+                }
+            }
+        }
+        other => panic!("unknown fuzz target `{other}`"),
+    }
+}
