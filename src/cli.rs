@@ -108,12 +108,34 @@ pub struct VarsArgs {
     pub flags: Vec<String>,
 }
 
-/// How a run reports (shared by `run` and `remediate`).
+/// How `run` reports: one format on stdout, and any number of `-o FORMAT=FILE` besides.
+#[derive(Debug, Args, Clone)]
+pub struct RunOutputArgs {
+    /// Output format on stdout
+    #[arg(short, long, value_enum, default_value_t = RunFormat::Human, env = "HOSTSCRIPT_FORMAT", help_heading = "Output")]
+    pub format: RunFormat,
+
+    /// Also write the report as FORMAT to FILE (repeatable; each file written atomically),
+    /// e.g. -o junit=report.xml
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT=FILE",
+        help_heading = "Output"
+    )]
+    pub outputs: Vec<String>,
+
+    /// When to colour human output
+    #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
+    pub color: Color,
+}
+
+/// How `remediate` reports.
 #[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
     /// Output format
-    #[arg(short, long, value_enum, default_value_t = Format::Human, env = "HOSTSCRIPT_FORMAT", help_heading = "Output")]
-    pub format: Format,
+    #[arg(short, long, value_enum, default_value_t = DocFormat::Human, env = "HOSTSCRIPT_FORMAT", help_heading = "Output")]
+    pub format: DocFormat,
 
     /// When to colour human output
     #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
@@ -145,7 +167,7 @@ pub struct RunArgs {
     pub selection: SelectionArgs,
 
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: RunOutputArgs,
 
     /// Run at most N checks at once [default: the number of CPUs]
     #[arg(
@@ -186,8 +208,8 @@ pub struct ListArgs {
     pub selection: SelectionArgs,
 
     /// Output format
-    #[arg(short, long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
-    pub format: Format,
+    #[arg(short, long, value_enum, default_value_t = DocFormat::Human, help_heading = "Output")]
+    pub format: DocFormat,
 }
 
 #[derive(Debug, Args)]
@@ -200,23 +222,41 @@ pub struct LintArgs {
     pub vars: VarsArgs,
 }
 
+/// The formats of a check run's report (`run`, `-o`). Each has its reporter in `report/`,
+/// chosen in one place: `report::for_format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum RunFormat {
     /// One line per check, for people
     Human,
-    /// One JSON document on stdout, for machines
+    /// One JSON document, for machines
     Json,
-    /// Prometheus text format, for node_exporter's textfile collector (run only)
+    /// Prometheus text format, for node_exporter's textfile collector
     Prometheus,
-    /// JUnit XML, for CI test reports (run only)
+    /// JUnit XML, for CI test reports
     Junit,
 }
 
-impl Format {
-    /// Formats that describe one run of checks, and nothing else.
-    pub fn run_only(self) -> bool {
-        matches!(self, Format::Prometheus | Format::Junit)
+impl RunFormat {
+    /// Parses `FORMAT=FILE` of `-o`.
+    pub fn parse_output(arg: &str) -> Result<(RunFormat, PathBuf), String> {
+        let (format, file) = arg
+            .split_once('=')
+            .filter(|(_, f)| !f.is_empty())
+            .ok_or_else(|| format!("`{arg}`: expected FORMAT=FILE, e.g. junit=report.xml"))?;
+        let format = <RunFormat as ValueEnum>::from_str(format, true).map_err(|_| {
+            format!("`{arg}`: unknown format `{format}` (human, json, prometheus, junit)")
+        })?;
+        Ok((format, PathBuf::from(file)))
     }
+}
+
+/// The formats of `list` and `remediate`: a listing or a remediation report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DocFormat {
+    /// For people
+    Human,
+    /// One JSON document, for machines
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

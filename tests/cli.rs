@@ -986,3 +986,72 @@ fn an_explicit_path_that_cannot_be_read_exits_2() {
     }
     std::fs::set_permissions(t.path("d"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
+
+#[test]
+fn dash_o_writes_other_formats_to_files_beside_stdout() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &[
+            check("a.ok", r#"pass("fine")"#),
+            check("a.bad", r#"fail("broken")"#),
+        ]
+        .concat(),
+    );
+    std::fs::create_dir_all(t.path("out")).expect("out dir");
+    let out = t.run(&[
+        "run",
+        "c",
+        "--color",
+        "never",
+        "-o",
+        "junit=out/report.xml",
+        "-o",
+        "json=out/report.json",
+        "--output",
+        "prometheus=out/hostscript.prom",
+    ]);
+    assert_eq!(out.code, 1);
+    // stdout keeps its own format.
+    assert!(
+        out.stdout.starts_with("FAIL   a.bad") || out.stdout.contains("FAIL   a.bad"),
+        "{}",
+        out.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("out/report.json")).expect("json"))
+            .expect("parses");
+    assert_eq!(json["summary"]["fail"], 1);
+    let xml = std::fs::read_to_string(t.path("out/report.xml")).expect("xml");
+    assert!(
+        xml.contains("<testsuites") && xml.contains("a.bad"),
+        "{xml}"
+    );
+    let prom = std::fs::read_to_string(t.path("out/hostscript.prom")).expect("prom");
+    assert!(
+        prom.lines()
+            .any(|l| l.starts_with("hostscript_ready{") && l.ends_with("} 0")),
+        "{prom}"
+    );
+    // No temporary file is left beside them.
+    let names: Vec<String> = std::fs::read_dir(t.path("out"))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    // A bad -o is a usage error naming the flag.
+    let bad = t.run(&["run", "c", "-o", "yaml=x"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("-o/--output") && bad.stderr.contains("unknown format `yaml`"),
+        "{}",
+        bad.stderr
+    );
+    // list and remediate offer only the formats they can write.
+    let help = t.run(&["list", "--help"]);
+    assert!(
+        !help.stdout.contains("junit") && !help.stdout.contains("prometheus"),
+        "{}",
+        help.stdout
+    );
+}

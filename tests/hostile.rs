@@ -257,7 +257,7 @@ fn a_signal_prints_the_partial_report_kills_every_command_and_exits_128_plus_it(
             &[signal],
         );
         assert_eq!(status, Some(code), "{signal}: {out}");
-        assert!(took < Duration::from_secs(3), "{signal}: took {took:?}");
+        assert!(took < Duration::from_secs(8), "{signal}: took {took:?}");
         let doc: serde_json::Value = serde_json::from_str(&out).expect("a whole JSON report");
         let status_of = |id: &str| {
             doc["checks"]
@@ -285,7 +285,7 @@ fn a_signal_prints_the_partial_report_kills_every_command_and_exits_128_plus_it(
         &[Signal::SIGINT, Signal::SIGINT],
     );
     assert_eq!(status, Some(130), "{out}");
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
     assert!(processes_with(&format!("sleep {tag}")).is_empty());
 }
 
@@ -322,7 +322,7 @@ fn a_signal_stops_a_remediation_after_its_step_and_the_log_says_so() {
         &[Signal::SIGTERM],
     );
     assert_eq!(status, Some(143), "{out}");
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
     // The first write happened whole; nothing after the interrupted step.
     assert_eq!(
         std::fs::read_to_string(root.join("etc/one.conf"))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{Format, ListArgs};
+use crate::cli::{DocFormat, ListArgs};
 use crate::commands::{Session, SessionOptions, display_paths};
 use crate::error::{Error, Result, exit_code};
 use crate::selection::Selector;
@@ -25,12 +25,6 @@ struct Listed<'a> {
 }
 
 pub fn execute(args: ListArgs) -> Result<u8> {
-    if args.format.run_only() {
-        return Err(Error::Flag {
-            flag: "--format",
-            message: "prometheus and junit are for `run`; use human or json".into(),
-        });
-    }
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
     let session = Session::start(SessionOptions {
         paths: &args.selection.paths,
@@ -68,11 +62,11 @@ pub fn execute(args: ListArgs) -> Result<u8> {
 
     let mut out = crate::report::stdout();
     match args.format {
-        Format::Json => {
+        DocFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &listed).map_err(|e| Error::Output(e.into()))?;
             writeln!(out).map_err(Error::Output)?;
         }
-        Format::Human | Format::Prometheus | Format::Junit => {
+        DocFormat::Human => {
             let width = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
             writeln!(out, "{:<width$}  {:<8}  DESCRIPTION", "ID", "REQUIRED")
                 .map_err(Error::Output)?;

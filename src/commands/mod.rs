@@ -1,6 +1,7 @@
 //! The subcommands. Each turns its arguments into a `Session` (scripts found, vars merged,
 //! engine built, files loaded) and then does its one job with it.
 
+pub mod fix;
 pub mod lint;
 pub mod list;
 pub mod remediate;

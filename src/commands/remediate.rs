@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{ChangeArgs, Format, RemediateArgs};
+use crate::cli::{ChangeArgs, DocFormat, RemediateArgs};
 use crate::commands::{RemediatingOptions, Session, SessionOptions, display_paths};
 use crate::error::{Error, Result, exit_code};
 use crate::host::change::Settings;
@@ -15,26 +15,32 @@ use crate::remediator::{self, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
-    if args.output.format.run_only() {
-        return Err(Error::Flag {
-            flag: "--format",
-            message: "prometheus and junit are for `run`; use human or json".into(),
-        });
-    }
     let base =
         crate::commands::dirs_or_default("--checks", args.checks_dir.as_slice(), "checks", false)?;
     let session = start(&args.change, &base, &args.vars.files, &args.vars.flags)?;
     if args.list {
         return list(&session, args.output.format);
     }
-    let outcome = apply(
-        &session,
-        &args.ids,
-        &args.change,
-        args.output.format,
-        crate::report::human::use_color(args.output.color),
-        &mut crate::report::stdout(),
-    )?;
+    let color = crate::report::human::use_color(args.output.color);
+    let format = args.output.format;
+    let mut out = crate::report::stdout();
+    let mut write_error = None;
+    let outcome = apply(&session, &args.ids, &args.change, &mut |result| {
+        if format == DocFormat::Human
+            && write_error.is_none()
+            && let Err(e) = report::human_result(&mut out, color, result)
+        {
+            write_error = Some(e);
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(Error::Output(e));
+    }
+    match format {
+        DocFormat::Human => report::human_summary(&mut out, &outcome.results, &outcome.info),
+        DocFormat::Json => report::json(&mut out, &outcome.results, &outcome.info),
+    }
+    .map_err(Error::Output)?;
     Ok(outcome.exit_code())
 }
 
@@ -79,11 +85,11 @@ fn remediation_timeout(change: &ChangeArgs) -> Result<Duration> {
     crate::commands::seconds_from_flag("--remediation-timeout", change.remediation_timeout)
 }
 
-fn list(session: &Session, format: Format) -> Result<u8> {
+fn list(session: &Session, format: DocFormat) -> Result<u8> {
     let mut out = crate::report::stdout();
     let remediations = &session.loaded.remediations;
     let written = match format {
-        Format::Json => {
+        DocFormat::Json => {
             let rows: Vec<serde_json::Value> = remediations
                 .iter()
                 .map(|r| {
@@ -97,7 +103,7 @@ fn list(session: &Session, format: Format) -> Result<u8> {
                 .map_err(std::io::Error::other)
                 .and_then(|()| writeln!(out))
         }
-        Format::Human | Format::Prometheus | Format::Junit => {
+        DocFormat::Human => {
             let width = remediations
                 .iter()
                 .map(|r| r.id.len())
@@ -137,6 +143,7 @@ fn list(session: &Session, format: Format) -> Result<u8> {
 
 /// What an `apply` did, for the caller's exit code.
 pub struct Applied {
+    pub info: RunInfo,
     pub results: Vec<RemediationResult>,
     pub load_failures: usize,
 }
@@ -161,14 +168,13 @@ impl Applied {
     }
 }
 
-/// Applies (or dry-runs) remediations `ids` and reports them on `out`.
+/// Applies (or dry-runs) remediations `ids`, calling `on_result` as each one finishes. The
+/// caller reports: `remediate` on stdout, `run --fix` inside its before/after document.
 pub fn apply(
     session: &Session,
     ids: &[String],
     change: &ChangeArgs,
-    format: Format,
-    color: bool,
-    out: &mut dyn Write,
+    on_result: &mut dyn FnMut(&RemediationResult),
 ) -> Result<Applied> {
     for failure in &session.loaded.failures {
         eprintln!("hostscript: {}", failure.diagnostic);
@@ -207,14 +213,11 @@ pub fn apply(
         .log
         .clone()
         .unwrap_or_else(|| settings.path("/var/log/hostscript/changes.log"));
-    let log_display = log_path.display().to_string();
-    let root_display = change.root.display().to_string();
     let info = RunInfo {
         dry_run: change.dry_run,
-        root: &root_display,
-        log: (!change.dry_run).then_some(log_display.as_str()),
+        root: change.root.display().to_string(),
+        log: (!change.dry_run).then(|| log_path.display().to_string()),
     };
-    let mut write_error: Option<std::io::Error> = None;
     let mut log_errors: Vec<String> = Vec::new();
     let results = remediator::execute(
         session.engine.clone(),
@@ -226,12 +229,7 @@ pub fn apply(
             {
                 log_errors.push(e);
             }
-            if format != Format::Json
-                && write_error.is_none()
-                && let Err(e) = report::human_result(out, color, result)
-            {
-                write_error = Some(e);
-            }
+            on_result(result);
         },
     );
     if let Some(signal) = crate::interrupt::requested()
@@ -243,17 +241,8 @@ pub fn apply(
     for e in &log_errors {
         eprintln!("hostscript: {e}");
     }
-    if let Some(e) = write_error {
-        return Err(Error::Output(e));
-    }
-    match format {
-        Format::Human | Format::Prometheus | Format::Junit => {
-            report::human_summary(out, &results, &info)
-        }
-        Format::Json => report::json(out, &results, &info),
-    }
-    .map_err(Error::Output)?;
     Ok(Applied {
+        info,
         results,
         load_failures: session.loaded.failures.len(),
     })

@@ -84,6 +84,17 @@ impl<W: Write> Reporter for Json<W> {
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        let value = self.value(summary);
+        serde_json::to_writer_pretty(&mut self.out, &value)?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Json<W> {
+    /// The report as a JSON value, for documents that contain a run (`run --fix`): composed
+    /// as data, never written out and parsed back.
+    pub fn value(&self, summary: &Summary) -> serde_json::Value {
         let mut counts: BTreeMap<&'static str, usize> = summary
             .counts
             .iter()
@@ -98,8 +109,6 @@ impl<W: Write> Reporter for Json<W> {
             summary: counts,
             checks: &self.records,
         };
-        serde_json::to_writer_pretty(&mut self.out, &doc)?;
-        writeln!(self.out)?;
-        self.out.flush()
+        serde_json::to_value(&doc).unwrap_or_default()
     }
 }

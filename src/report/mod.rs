@@ -142,11 +142,84 @@ impl Summary {
     }
 }
 
+/// What a reporter consumes: the events of one run of checks, in order. A run is data, so the
+/// same events can stream to the terminal as checks finish and be replayed into files at the
+/// end (`-o FORMAT=FILE`), and a new format is one file and one line in `for_format`.
 pub trait Reporter {
     /// Called once per check, in declaration order.
     fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()>;
     /// Called once at the end.
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+}
+
+/// The registry of run formats: the reporter for `format` writing to `out`.
+pub fn for_format<'a>(
+    format: crate::cli::RunFormat,
+    out: Box<dyn io::Write + 'a>,
+    color: bool,
+    items: &[Item],
+) -> Box<dyn Reporter + 'a> {
+    use crate::cli::RunFormat;
+    match format {
+        RunFormat::Human => Box::new(human::Human::new(out, color, items)),
+        RunFormat::Json => Box::new(json::Json::new(out)),
+        RunFormat::Prometheus => Box::new(prometheus::Prometheus::new(out)),
+        RunFormat::Junit => Box::new(junit::Junit::new(out)),
+    }
+}
+
+/// Replays a finished run into one reporter per `-o FORMAT=FILE`, each file written
+/// atomically (a temporary file in the same directory, fsync, rename): a reader such as the
+/// node_exporter textfile collector never sees half a report. Returns the first error, naming
+/// the file; the other files are still written.
+pub fn write_files(
+    outputs: &[(crate::cli::RunFormat, std::path::PathBuf)],
+    results: &[(Item, CheckResult)],
+    summary: &Summary,
+) -> Result<(), String> {
+    let items: Vec<Item> = results.iter().map(|(i, _)| i.clone()).collect();
+    let mut first_error = None;
+    for (format, path) in outputs {
+        let mut buffer: Vec<u8> = Vec::new();
+        let written = {
+            let mut reporter = for_format(*format, Box::new(&mut buffer), false, &items);
+            results
+                .iter()
+                .try_for_each(|(item, result)| reporter.check_finished(item, result))
+                .and_then(|()| reporter.finish(summary))
+        };
+        let outcome = written.and_then(|()| write_atomically(path, &buffer));
+        if let Err(e) = outcome
+            && first_error.is_none()
+        {
+            first_error = Some(format!("-o {}: {e}", path.display()));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file name"))?
+        .to_string_lossy();
+    let temp = dir.join(format!(".{name}.hostscript-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
 /// Buffers out-of-order results and hands them on in declaration order.

@@ -11,10 +11,10 @@ use crate::host::change::StepState;
 use crate::remediator::{Outcome, RemediationResult};
 use crate::report::short_duration;
 
-pub struct RunInfo<'a> {
+pub struct RunInfo {
     pub dry_run: bool,
-    pub root: &'a str,
-    pub log: Option<&'a str>,
+    pub root: String,
+    pub log: Option<String>,
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
@@ -103,7 +103,7 @@ pub fn human_result(out: &mut dyn Write, color: bool, r: &RemediationResult) -> 
 pub fn human_summary(
     out: &mut dyn Write,
     results: &[RemediationResult],
-    info: &RunInfo<'_>,
+    info: &RunInfo,
 ) -> io::Result<()> {
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
     let mut line = format!(
@@ -123,7 +123,7 @@ pub fn human_summary(
     );
     if info.dry_run {
         line.push_str(" — dry run, nothing was changed");
-    } else if let Some(log) = info.log {
+    } else if let Some(log) = &info.log {
         line.push_str(&format!(" — changes logged to {log}"));
     }
     if info.root != "/" {
@@ -142,19 +142,20 @@ struct Document<'a> {
     remediations: &'a [RemediationResult],
 }
 
-pub fn json(
-    out: &mut dyn Write,
-    results: &[RemediationResult],
-    info: &RunInfo<'_>,
-) -> io::Result<()> {
+/// The JSON document of a remediation run, as a value (`run --fix` embeds it).
+pub fn document(results: &[RemediationResult], info: &RunInfo) -> serde_json::Value {
     let doc = Document {
         schema_version: 1,
         dry_run: info.dry_run,
-        root: info.root,
-        log: info.log,
+        root: &info.root,
+        log: info.log.as_deref(),
         ok: results.iter().all(|r| r.outcome != Outcome::Failed),
         remediations: results,
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    serde_json::to_value(&doc).unwrap_or_default()
+}
+
+pub fn json(out: &mut dyn Write, results: &[RemediationResult], info: &RunInfo) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &document(results, info))?;
     writeln!(out)
 }
