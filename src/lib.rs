@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod host;
 pub mod interrupt;
 pub mod outcome;
+pub mod plan;
 pub mod remediator;
 pub mod report;
 pub mod runner;

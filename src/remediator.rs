@@ -4,7 +4,7 @@
 //! result still lists what it did before. A remediation whose `after` dependency failed is
 //! skipped rather than run on a host in an unknown state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,50 +98,21 @@ pub fn order<'a>(
             }
         }
     }
-    let chosen_ids: HashSet<&str> = chosen.iter().map(|r| r.id.as_str()).collect();
-    let mut ordered: Vec<&RemediationDef> = Vec::new();
-    let mut state: HashMap<&str, bool> = HashMap::new(); // false: visiting, true: done
-    fn visit<'a>(
-        def: &'a RemediationDef,
-        by_id: &HashMap<&str, &'a RemediationDef>,
-        chosen: &HashSet<&str>,
-        state: &mut HashMap<&'a str, bool>,
-        ordered: &mut Vec<&'a RemediationDef>,
-        path: &mut Vec<String>,
-    ) -> Result<(), String> {
-        match state.get(def.id.as_str()) {
-            Some(true) => return Ok(()),
-            Some(false) => {
-                path.push(def.id.clone());
-                return Err(format!("remediation order cycle: {}", path.join(" -> ")));
-            }
-            None => {}
-        }
-        state.insert(def.id.as_str(), false);
-        path.push(def.id.clone());
-        for dep in &def.after {
-            if chosen.contains(dep.as_str())
-                && let Some(d) = by_id.get(dep.as_str())
-            {
-                visit(d, by_id, chosen, state, ordered, path)?;
-            }
-        }
-        path.pop();
-        state.insert(def.id.as_str(), true);
-        ordered.push(def);
-        Ok(())
-    }
-    for def in &chosen {
-        visit(
-            def,
-            &by_id,
-            &chosen_ids,
-            &mut state,
-            &mut ordered,
-            &mut Vec::new(),
-        )?;
-    }
-    Ok(ordered)
+    // Ordered by `after` among the chosen ones, through the same plan as `needs`.
+    let ids: Vec<&str> = chosen.iter().map(|r| r.id.as_str()).collect();
+    let after: Vec<Vec<String>> = chosen
+        .iter()
+        .map(|r| {
+            r.after
+                .iter()
+                .filter(|a| ids.contains(&a.as_str()))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    crate::plan::order(&ids, &after)
+        .map(|order| order.into_iter().map(|i| chosen[i]).collect())
+        .map_err(|cycle| format!("remediation order cycle: {}", cycle.join(" -> ")))
 }
 
 /// Runs `ordered` one at a time, calling `on_result` after each.

@@ -7,7 +7,6 @@
 //! its permit, so a stuck check cannot hold the others. Results are delivered as they finish;
 //! reporters restore declaration order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -202,47 +201,26 @@ fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult
 }
 
 /// For each check, the indices it needs, or why its needs cannot be met (an unknown id or a
-/// cycle). Checks in a cycle would wait on each other forever, so they become errors instead.
+/// cycle, from `plan`). Checks in a cycle would wait on each other forever, so they become
+/// errors instead.
 fn plan_dependencies(checks: &[CheckDef]) -> Vec<Result<Vec<usize>, String>> {
-    let by_id: HashMap<&str, usize> = checks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.id.as_str(), i))
-        .collect();
-    let mut plan: Vec<Result<Vec<usize>, String>> = checks
-        .iter()
-        .map(|c| {
-            c.needs
-                .iter()
-                .map(|n| {
-                    by_id.get(n.as_str()).copied().ok_or_else(|| {
-                        format!(
-                            "{}:{}: check `{}` needs unknown check `{n}`",
-                            c.file().display(),
-                            c.line,
-                            c.id
-                        )
-                    })
-                })
-                .collect()
+    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    let needs: Vec<Vec<String>> = checks.iter().map(|c| c.needs.clone()).collect();
+    crate::plan::resolve(&ids, &needs)
+        .into_iter()
+        .zip(checks)
+        .map(|(deps, c)| {
+            deps.map_err(|problem| {
+                let at = format!("{}:{}: check `{}`", c.file().display(), c.line, c.id);
+                match problem {
+                    crate::plan::Problem::Unknown(n) => format!("{at} needs unknown check `{n}`"),
+                    crate::plan::Problem::Cycle(path) => {
+                        format!("{at} is in a dependency cycle: {}", path.join(" -> "))
+                    }
+                }
+            })
         })
-        .collect();
-    // Every cycle is found on the plan as declared, before any check is marked: marking one
-    // member first would hide the cycle from the others, which would then merely `skip`.
-    let cycles: Vec<(usize, Vec<String>)> = (0..checks.len())
-        .filter_map(|i| find_cycle(i, &plan, checks).map(|c| (i, c)))
-        .collect();
-    for (i, cycle) in cycles {
-        let check = &checks[i];
-        plan[i] = Err(format!(
-            "{}:{}: check `{}` is in a dependency cycle: {}",
-            check.file().display(),
-            check.line,
-            check.id,
-            cycle.join(" -> ")
-        ));
-    }
-    plan
+        .collect()
 }
 
 /// The dependency problems lint reports: unknown `needs` and cycles, one line each.
@@ -251,32 +229,6 @@ pub fn dependency_problems(checks: &[CheckDef]) -> Vec<String> {
         .into_iter()
         .filter_map(Result::err)
         .collect()
-}
-
-/// A path of ids from `start` back to itself, if one exists.
-fn find_cycle(
-    start: usize,
-    plan: &[Result<Vec<usize>, String>],
-    checks: &[CheckDef],
-) -> Option<Vec<String>> {
-    let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, vec![start])];
-    let mut seen = std::collections::HashSet::new();
-    while let Some((node, path)) = stack.pop() {
-        let Ok(deps) = &plan[node] else { continue };
-        for &dep in deps {
-            if dep == start {
-                let mut ids: Vec<String> = path.iter().map(|&i| checks[i].id.clone()).collect();
-                ids.push(checks[start].id.clone());
-                return Some(ids);
-            }
-            if seen.insert(dep) {
-                let mut next = path.clone();
-                next.push(dep);
-                stack.push((dep, next));
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]
