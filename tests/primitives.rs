@@ -372,3 +372,48 @@ fn sys_reports_identity_of_this_host() {
     );
     assert_eq!(m, format!("{host} {uid} {} {release}", uid == 0));
 }
+
+#[test]
+fn host_errors_carry_a_kind_scripts_can_branch_on() {
+    let t = crate::support::Test::new();
+    let dm = t.path("dm");
+    std::fs::create_dir_all(&dm).expect("dm");
+    std::fs::write(
+        dm.join("fail"),
+        "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\n",
+    )
+    .expect("fail");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = free.local_addr().expect("addr");
+    drop(free);
+    let body = format!(
+        r#"let kinds = [
+               kind_of(|| fs::read("/hs-no-such-file")),
+               kind_of(|| cmd::run(["hs-no-such-program"])),
+               kind_of(|| cmd::run(["sleep", "5"], #{{ timeout: 0.1 }})),
+               kind_of(|| dm::list()),
+               kind_of(|| cmd::run(["true"], #{{ tiemout: 1 }})),
+               net::connect("{closed}").kind,
+               grpc::try_invoke("{closed}", "grpc.health.v1.Health/Check", #{{}}, #{{ timeout: 1 }}).kind,
+           ];
+           pass(kinds.reduce(|a, k| if a == () {{ k }} else {{ a + " | " + k }}))"#
+    );
+    let script = format!(
+        "fn kind_of(f) {{ try {{ f.call(); return \"no error\"; }} catch (e) {{ return `${{e.kind}}: ${{e.message.len() > 0}}`; }} }}\n{}",
+        check("p", &body)
+    );
+    let t = t.file("c/p.rhai", &script);
+    let out = t.run_with_env(
+        &["run", "c", "--format", "json"],
+        &[
+            ("PATH", &crate::support::path_with_fakes()),
+            ("FAKE_DM_DIR", dm.to_str().expect("utf-8")),
+        ],
+    );
+    assert_eq!(
+        out.message("p"),
+        "not_found: true | not_found: true | timeout: true | permission_denied: true | invalid: true | unavailable | unavailable",
+        "{}",
+        out.stdout
+    );
+}

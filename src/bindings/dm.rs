@@ -4,7 +4,7 @@
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
-use crate::bindings::{Options, error_at, map, opt};
+use crate::bindings::{HostError, Options, error_at, map, opt};
 use crate::budget;
 use crate::host::dm::{Dmsetup, Parsed, PoolHealth, Segment};
 
@@ -13,7 +13,7 @@ type Runtime = tokio::runtime::Handle;
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
     register(&mut m, &runtime, "list", |rt, dm, _| {
-        let devices = rt.block_on(dm.list()).map_err(|e| e.to_string())?;
+        let devices = rt.block_on(dm.list()).map_err(|e| HostError::of(&e))?;
         Ok(devices
             .into_iter()
             .map(|d| {
@@ -27,7 +27,7 @@ pub fn module(runtime: Runtime) -> Module {
             .into())
     });
     register(&mut m, &runtime, "targets", |rt, dm, _| {
-        let targets = rt.block_on(dm.targets()).map_err(|e| e.to_string())?;
+        let targets = rt.block_on(dm.targets()).map_err(|e| HostError::of(&e))?;
         Ok(targets
             .into_iter()
             .map(|t| {
@@ -40,15 +40,17 @@ pub fn module(runtime: Runtime) -> Module {
             .into())
     });
     register_named(&mut m, &runtime, "exists", |rt, dm, name| {
-        let devices = rt.block_on(dm.list()).map_err(|e| e.to_string())?;
+        let devices = rt.block_on(dm.list()).map_err(|e| HostError::of(&e))?;
         Ok(devices.iter().any(|d| d.name == name).into())
     });
     register_named(&mut m, &runtime, "status", |rt, dm, name| {
-        let segments = rt.block_on(dm.status(name)).map_err(|e| e.to_string())?;
+        let segments = rt
+            .block_on(dm.status(name))
+            .map_err(|e| HostError::of(&e))?;
         Ok(device_map(name, segments).into())
     });
     register_named(&mut m, &runtime, "info", |rt, dm, name| {
-        let i = rt.block_on(dm.info(name)).map_err(|e| e.to_string())?;
+        let i = rt.block_on(dm.info(name)).map_err(|e| HostError::of(&e))?;
         Ok(map([
             ("name", i.name.into()),
             ("live_table", i.live_table.into()),
@@ -62,13 +64,13 @@ pub fn module(runtime: Runtime) -> Module {
         .into())
     });
     register_named(&mut m, &runtime, "table", |rt, dm, name| {
-        let segments = rt.block_on(dm.table(name)).map_err(|e| e.to_string())?;
+        let segments = rt.block_on(dm.table(name)).map_err(|e| HostError::of(&e))?;
         Ok(device_map(name, segments).into())
     });
     m
 }
 
-type Call = fn(&Runtime, &Dmsetup, &str) -> Result<Dynamic, String>;
+type Call = fn(&Runtime, &Dmsetup, &str) -> Result<Dynamic, HostError>;
 
 /// Registers `name()` and `name(#{..})`.
 fn register(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {

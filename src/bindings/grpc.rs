@@ -95,16 +95,20 @@ pub fn module(runtime: Runtime) -> Module {
     m
 }
 
-/// A failure as scripts see it: the message, and the gRPC code when the server gave one.
+/// A failure as scripts see it: the message, its kind, and the gRPC code when the server
+/// gave one.
 struct Failure {
     message: String,
     code: Option<String>,
+    kind: crate::host::ErrorKind,
 }
 
 impl From<GrpcError> for Failure {
     fn from(e: GrpcError) -> Self {
+        use crate::host::Kinded;
         Failure {
             code: e.code().map(str::to_string),
+            kind: e.kind(),
             message: e.to_string(),
         }
     }
@@ -115,7 +119,14 @@ impl From<String> for Failure {
         Failure {
             message,
             code: None,
+            kind: crate::host::ErrorKind::Invalid,
         }
+    }
+}
+
+impl crate::host::Kinded for Failure {
+    fn kind(&self) -> crate::host::ErrorKind {
+        self.kind
     }
 }
 
@@ -157,11 +168,13 @@ fn try_call(runtime: &Runtime, target: &str, method: &str, request: Dynamic, opt
             ("response", response),
             ("code", "OK".into()),
             ("error", Dynamic::UNIT),
+            ("kind", Dynamic::UNIT),
         ]),
         Err(f) => map([
             ("ok", false.into()),
             ("response", Dynamic::UNIT),
             ("code", opt(f.code)),
+            ("kind", f.kind.as_str().into()),
             ("error", f.message.into()),
         ]),
     }

@@ -38,6 +38,7 @@ pub struct Context {
 
 pub fn register(engine: &mut Engine, ctx: Context) {
     verdict::register(engine);
+    register_host_error(engine);
     engine.register_static_module("vars", vars::module(&ctx.vars).into());
     engine.register_static_module("cmd", cmd::module(ctx.runtime.clone()).into());
     engine.register_static_module("fs", fs::module().into());
@@ -64,9 +65,62 @@ pub fn register(engine: &mut Engine, ctx: Context) {
 /// A runtime error at the position of the native call, so messages point at the script line.
 pub(crate) fn error_at(
     ctx: &NativeCallContext,
-    message: impl std::fmt::Display,
+    error: impl crate::host::Kinded,
 ) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(message.to_string().into(), ctx.call_position()).into()
+    let error = HostError::of(&error);
+    EvalAltResult::ErrorRuntime(Dynamic::from(error), ctx.call_position()).into()
+}
+
+/// What a failing primitive throws: `e.kind` (`permission_denied`, `not_found`, `timeout`,
+/// `unavailable`, `invalid`, `failed`) for scripts to branch on, and `e.message` (also what
+/// `${e}` and `e.to_string()` give) for people. `e.contains(..)` and the like still work on
+/// the message, for scripts written before kinds existed.
+#[derive(Debug, Clone)]
+pub struct HostError {
+    pub kind: crate::host::ErrorKind,
+    pub message: String,
+}
+
+impl HostError {
+    pub(crate) fn of(error: &impl crate::host::Kinded) -> HostError {
+        HostError {
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl crate::host::Kinded for HostError {
+    fn kind(&self) -> crate::host::ErrorKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn register_host_error(engine: &mut rhai::Engine) {
+    engine.register_type_with_name::<HostError>("HostError");
+    engine.register_get("kind", |e: &mut HostError| e.kind.as_str().to_string());
+    engine.register_get("message", |e: &mut HostError| e.message.clone());
+    engine.register_fn("to_string", |e: &mut HostError| e.message.clone());
+    engine.register_fn("to_debug", |e: &mut HostError| {
+        format!("{} ({})", e.message, e.kind.as_str())
+    });
+    engine.register_fn("contains", |e: &mut HostError, s: &str| {
+        e.message.contains(s)
+    });
+    engine.register_fn("starts_with", |e: &mut HostError, s: &str| {
+        e.message.starts_with(s)
+    });
+    engine.register_fn("ends_with", |e: &mut HostError, s: &str| {
+        e.message.ends_with(s)
+    });
+    engine.register_fn("+", |a: &str, e: HostError| format!("{a}{}", e.message));
+    engine.register_fn("+", |e: HostError, a: &str| format!("{}{a}", e.message));
 }
 
 /// Builds a Rhai map from `(key, value)` pairs.

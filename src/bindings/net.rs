@@ -90,6 +90,7 @@ fn connect(
     Ok(map([
         ("ok", result.ok.into()),
         ("error", opt(result.error)),
+        ("kind", opt(result.kind.map(|k| k.as_str().to_string()))),
         ("duration_ms", (result.duration.as_millis() as i64).into()),
     ]))
 }

@@ -18,6 +18,10 @@ pub fn register(engine: &mut Engine) {
         engine.register_fn(name, move |message: &str| {
             make(status, message, serde_json::Map::new())
         });
+        // A caught host error as the message: `catch (e) { return fail(e); }`.
+        engine.register_fn(name, move |error: crate::bindings::HostError| {
+            make(status, &error.message, serde_json::Map::new())
+        });
         engine.register_fn(
             name,
             move |ctx: NativeCallContext,

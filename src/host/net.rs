@@ -39,6 +39,8 @@ impl Endpoint {
 pub struct Connected {
     pub ok: bool,
     pub error: Option<String>,
+    /// What kind of failure `error` is.
+    pub kind: Option<super::ErrorKind>,
     pub duration: Duration,
 }
 
@@ -52,18 +54,22 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Connected {
             Endpoint::Unix(path) => tokio::net::UnixStream::connect(path).await.map(drop),
         }
     };
-    let error = match tokio::time::timeout(timeout, attempt).await {
+    let failure = match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(describe(endpoint, &e)),
-        Err(_) => Some(format!(
-            "connecting to {} timed out after {}",
-            show(endpoint),
-            crate::budget::human_duration(timeout)
+        Ok(Err(e)) => Some((describe(endpoint, &e), super::ErrorKind::of_io(&e))),
+        Err(_) => Some((
+            format!(
+                "connecting to {} timed out after {}",
+                show(endpoint),
+                crate::budget::human_duration(timeout)
+            ),
+            super::ErrorKind::Timeout,
         )),
     };
     Connected {
-        ok: error.is_none(),
-        error,
+        ok: failure.is_none(),
+        kind: failure.as_ref().map(|(_, k)| *k),
+        error: failure.map(|(m, _)| m),
         duration: started.elapsed(),
     }
 }

@@ -110,6 +110,9 @@ impl Diagnostic {
 fn describe(err: &EvalAltResult) -> String {
     let text = match err {
         EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
+        EvalAltResult::ErrorRuntime(value, _) if value.is::<crate::bindings::HostError>() => {
+            value.clone_cast::<crate::bindings::HostError>().message
+        }
         EvalAltResult::ErrorTerminated(token, _) => token.to_string(),
         EvalAltResult::ErrorStackOverflow(_) => format!(
             "stack overflow: more than {} nested function calls",
