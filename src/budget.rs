@@ -71,19 +71,7 @@ pub(crate) fn timed_out_message() -> String {
     }
 }
 
-/// Formats a duration the way messages show it: "10 s", "1.5 s", "250 ms".
-pub(crate) fn human_duration(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        let secs = d.as_secs_f64();
-        if (secs - secs.round()).abs() < 0.005 {
-            format!("{} s", secs.round())
-        } else {
-            format!("{secs:.1} s")
-        }
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
+pub(crate) use crate::text::human_duration;
 
 #[cfg(test)]
 mod tests {

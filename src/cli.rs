@@ -236,6 +236,17 @@ pub enum RunFormat {
     Junit,
 }
 
+impl From<RunFormat> for crate::report::Format {
+    fn from(f: RunFormat) -> Self {
+        match f {
+            RunFormat::Human => crate::report::Format::Human,
+            RunFormat::Json => crate::report::Format::Json,
+            RunFormat::Prometheus => crate::report::Format::Prometheus,
+            RunFormat::Junit => crate::report::Format::Junit,
+        }
+    }
+}
+
 impl RunFormat {
     /// Parses `FORMAT=FILE` of `-o`.
     pub fn parse_output(arg: &str) -> Result<(RunFormat, PathBuf), String> {

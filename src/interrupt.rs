@@ -3,7 +3,7 @@
 //! still printed in the chosen format, a remediation stops after the step it is in (atomic
 //! writes complete or never happened), the lock is released and the change log says so, and
 //! hostscript exits 128 + the signal (130 for SIGINT, 143 for SIGTERM). A second signal exits
-//! at once.
+//! at once. This module only holds the state; `commands` installs the listener.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -41,35 +41,4 @@ pub async fn wait() {
 /// The exit code of an interrupted run: 128 + the signal number.
 pub fn exit_code() -> Option<u8> {
     requested().and_then(|s| u8::try_from(128 + s).ok())
-}
-
-/// Listens for SIGINT and SIGTERM on `runtime` for the rest of the process. Once installed,
-/// the signals no longer kill the process by default: this listener decides.
-pub fn install(runtime: &tokio::runtime::Handle) {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    if INSTALLED.set(()).is_err() {
-        return;
-    }
-    runtime.spawn(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        loop {
-            let signo = tokio::select! {
-                _ = int.recv() => nix::libc::SIGINT,
-                _ = term.recv() => nix::libc::SIGTERM,
-            };
-            if requested().is_some() {
-                // The second signal: no more waiting.
-                crate::host::cmd::kill_everything();
-                std::process::exit(128 + signo);
-            }
-            request(signo);
-            crate::host::cmd::stop_all();
-        }
-    });
 }

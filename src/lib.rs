@@ -15,6 +15,7 @@ pub mod error;
 pub mod fuzz;
 pub mod host;
 pub mod interrupt;
+pub mod limits;
 pub mod outcome;
 pub mod plan;
 pub mod remediator;
@@ -23,6 +24,7 @@ pub mod runner;
 pub mod script;
 pub mod selection;
 pub mod target;
+pub mod text;
 pub mod vars;
 
 /// Runs one command line and returns the process exit code.

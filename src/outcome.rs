@@ -98,22 +98,7 @@ impl CheckResult {
     }
 }
 
-/// Folds a message onto one line so every reporter can rely on it.
-pub fn one_line(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for (i, line) in message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .enumerate()
-    {
-        if i > 0 {
-            out.push_str(" | ");
-        }
-        out.push_str(line);
-    }
-    out
-}
+pub use crate::text::one_line;
 
 #[cfg(test)]
 mod tests {

@@ -184,7 +184,7 @@ impl CheckTask {
 /// Runs one check body on the current (blocking) thread within its budget.
 fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult {
     match check.call(engine, timeout) {
-        Ok(value) => match crate::bindings::into_verdict(value) {
+        Ok(value) => match crate::script::into_verdict(value) {
             Ok(verdict) => {
                 let mut result = CheckResult::new(verdict.status, verdict.message);
                 result.details = verdict.details;

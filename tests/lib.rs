@@ -1,6 +1,7 @@
 //! One integration-test binary that runs the built `hostscript` on fixture directories made in
 //! temp dirs. Modules are grouped by feature; `support` holds the `Test` builder.
 
+mod architecture;
 mod cli;
 mod containerd;
 mod containerd_support;

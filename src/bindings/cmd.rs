@@ -102,7 +102,7 @@ fn spec_from(argv: Array, options: Map) -> Result<(CommandSpec, bool), String> {
     spec.cwd = opts.string("cwd")?.map(PathBuf::from);
     spec.stdin = opts.string("stdin")?.map(String::into_bytes);
     if let Some(max) = opts.int("max_output")? {
-        let limit = crate::script::engine::limits::STRING_BYTES as i64;
+        let limit = crate::limits::STRING_BYTES as i64;
         if !(0..=limit).contains(&max) {
             return Err(format!(
                 "cmd::run: option `max_output` must be between 0 and {limit}"

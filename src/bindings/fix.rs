@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
+use crate::bindings::Remediating;
 use crate::bindings::{Options, error_at};
 use crate::budget;
 use crate::host::change::edit::{self, Format, Value};
 use crate::host::change::file::{self, Ownership};
 use crate::host::change::system::{self, Programs, UnitAction};
 use crate::host::change::{Step, StepState, journal};
-use crate::script::engine::Remediating;
 use crate::vars::Vars;
 
 type Runtime = tokio::runtime::Handle;
@@ -370,7 +370,7 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
     m.set_native_fn(
         "wait_socket",
         move |ctx: NativeCallContext, path: &str, seconds: Dynamic| {
-            let within = crate::script::define::seconds(&seconds).ok_or_else(|| {
+            let within = crate::bindings::seconds_of(&seconds).ok_or_else(|| {
                 error_at(
                     &ctx,
                     format!("fix::wait_socket: `{seconds}` is not a number of seconds"),

@@ -74,7 +74,7 @@ pub fn module() -> Module {
             let mut opts = Options::new(options, "fs::read");
             let cap = opts.int("max_bytes").map_err(|e| error_at(&ctx, e))?;
             opts.finish("max_bytes").map_err(|e| error_at(&ctx, e))?;
-            let limit = crate::script::engine::limits::STRING_BYTES;
+            let limit = crate::limits::STRING_BYTES;
             let cap = match cap {
                 None => DEFAULT_READ_CAP,
                 Some(n) if n > 0 && (n as usize) <= limit => n as usize,

@@ -23,7 +23,6 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
-use crate::script::engine::Capability;
 use crate::vars::Vars;
 
 pub use verdict::into_verdict;
@@ -34,6 +33,23 @@ pub struct Context {
     pub capability: Capability,
     pub vars: Arc<Vars>,
     pub runtime: tokio::runtime::Handle,
+}
+
+/// What the scripts of an engine may do.
+#[derive(Debug, Clone)]
+pub enum Capability {
+    /// Observe the host; never change it.
+    ReadOnly,
+    /// Also change it, through `fix::` (remediations only).
+    Remediate(Arc<Remediating>),
+}
+
+/// How a remediation run changes the host.
+#[derive(Debug)]
+pub struct Remediating {
+    pub settings: crate::host::change::Settings,
+    /// `templates/` folders of the remediation roots, searched in order.
+    pub template_dirs: Vec<std::path::PathBuf>,
 }
 
 pub fn register(engine: &mut Engine, ctx: Context) {
@@ -210,7 +226,7 @@ impl Options {
     pub fn seconds(&mut self, key: &str) -> Result<Option<std::time::Duration>, String> {
         self.take(key)
             .map(|v| {
-                crate::script::define::seconds(&v).ok_or_else(|| {
+                seconds_of(&v).ok_or_else(|| {
                     format!(
                         "{}: option `{key}` must be a positive number of seconds, not `{v}`",
                         self.primitive
@@ -244,4 +260,14 @@ impl Options {
             None => Ok(()),
         }
     }
+}
+
+/// A script's number of seconds (int or float), by the crate's one rule (`text::seconds`).
+pub(crate) fn seconds_of(value: &Dynamic) -> Option<std::time::Duration> {
+    let secs = if let Ok(i) = value.as_int() {
+        i as f64
+    } else {
+        value.as_float().ok()?
+    };
+    crate::text::seconds(secs)
 }

@@ -37,7 +37,12 @@ fn check_phase(
             // Kept as data: the value is taken from the results below.
             Box::new(Silent) as Box<dyn Reporter>
         } else {
-            report::for_format(RunFormat::Human, Box::new(report::stdout()), color, items)
+            report::for_format(
+                report::Format::Human,
+                Box::new(report::stdout()),
+                color,
+                items,
+            )
         }
     })?;
     let json = json.then(|| json_value(&results, &summary));

@@ -77,7 +77,7 @@ impl Session {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
-        crate::interrupt::install(runtime.handle());
+        install_signal_listener(runtime.handle());
         let lib_fallbacks = if options.remediating.is_some() {
             options.base_vars_dirs.to_vec()
         } else {
@@ -153,8 +153,8 @@ pub fn timeout_from_flag(seconds: f64) -> Result<Duration> {
 
 /// A budget flag in seconds: positive and finite.
 pub fn seconds_from_flag(flag: &'static str, seconds: f64) -> Result<Duration> {
-    if seconds.is_finite() && seconds > 0.0 && seconds < 1e7 {
-        Ok(Duration::from_secs_f64(seconds))
+    if let Some(d) = crate::text::seconds(seconds) {
+        Ok(d)
     } else {
         Err(Error::Flag {
             flag,
@@ -205,4 +205,47 @@ pub fn dirs_or_default(
             candidates[1].display()
         ),
     })
+}
+
+/// Listens for SIGINT and SIGTERM on `runtime` for the rest of the process. Once installed,
+/// the signals no longer kill the process by default: this listener decides.
+pub fn install_signal_listener(runtime: &tokio::runtime::Handle) {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if INSTALLED.set(()).is_err() {
+        return;
+    }
+    runtime.spawn(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            let signo = tokio::select! {
+                _ = int.recv() => nix::libc::SIGINT,
+                _ = term.recv() => nix::libc::SIGTERM,
+            };
+            if crate::interrupt::requested().is_some() {
+                // The second signal: no more waiting.
+                crate::host::cmd::kill_everything();
+                std::process::exit(128 + signo);
+            }
+            crate::interrupt::request(signo);
+            crate::host::cmd::stop_all();
+        }
+    });
+}
+
+/// Whether human output should be coloured.
+pub fn use_color(choice: crate::cli::Color) -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match choice {
+        _ if no_color => false,
+        crate::cli::Color::Always => true,
+        crate::cli::Color::Never => false,
+        crate::cli::Color::Auto => std::io::stdout().is_terminal(),
+    }
 }

@@ -21,7 +21,7 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
     if args.list {
         return list(&session, args.output.format);
     }
-    let color = crate::report::human::use_color(args.output.color);
+    let color = crate::commands::use_color(args.output.color);
     let format = args.output.format;
     let mut out = crate::report::stdout();
     let mut write_error = None;

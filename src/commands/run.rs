@@ -88,7 +88,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         grace: Duration::from_secs(1),
         remote_host,
     };
-    let color = report::human::use_color(args.output.color);
+    let color = crate::commands::use_color(args.output.color);
     if args.output.format != RunFormat::Human {
         for failure in &session.loaded.failures {
             eprintln!("hostscript: {}", failure.diagnostic);
@@ -114,7 +114,12 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     }
     let format = args.output.format;
     let (summary, results) = run_and_report(&session, &checks, &options, started, |items| {
-        report::for_format(format, Box::new(crate::report::stdout()), color, items)
+        report::for_format(
+            format.into(),
+            Box::new(crate::report::stdout()),
+            color,
+            items,
+        )
     })?;
     write_outputs(&outputs, &results, &summary)?;
     // Threads of abandoned checks must not keep the process alive.
@@ -128,7 +133,11 @@ pub(crate) fn write_outputs(
     results: &[(Item, CheckResult)],
     summary: &Summary,
 ) -> Result<()> {
-    report::write_files(outputs, results, summary).map_err(|message| Error::Flag {
+    let outputs: Vec<(report::Format, PathBuf)> = outputs
+        .iter()
+        .map(|(f, p)| ((*f).into(), p.clone()))
+        .collect();
+    report::write_files(&outputs, results, summary).map_err(|message| Error::Flag {
         flag: "-o/--output",
         message,
     })

@@ -83,7 +83,7 @@ pub enum CmdError {
         program: String,
         source: std::io::Error,
     },
-    #[error("`{program}` timed out after {} and was killed", crate::budget::human_duration(*after))]
+    #[error("`{program}` timed out after {} and was killed", crate::text::human_duration(*after))]
     TimedOut { program: String, after: Duration },
     #[error("interrupted")]
     Interrupted,

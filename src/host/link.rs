@@ -28,7 +28,7 @@ pub enum LinkError {
         message: String,
         netns: Option<String>,
     },
-    #[error("netlink query{} timed out after {}", in_ns(.netns), crate::budget::human_duration(*after))]
+    #[error("netlink query{} timed out after {}", in_ns(.netns), crate::text::human_duration(*after))]
     TimedOut {
         netns: Option<String>,
         after: Duration,

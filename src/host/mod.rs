@@ -1,5 +1,5 @@
 //! Host probes: plain Rust views of the machine (commands, files, identity), with typed results
-//! and no Rhai types. The Rhai bindings in `crate::bindings` wrap these; tests and other
+//! and no Rhai types. The Rhai bindings in the Rhai bindings wrap these; tests and other
 //! front ends can call them directly. Every probe that can block takes a timeout, which the
 //! bindings cap by the remaining budget of the running check.
 

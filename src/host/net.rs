@@ -61,7 +61,7 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Connected {
             format!(
                 "connecting to {} timed out after {}",
                 show(endpoint),
-                crate::budget::human_duration(timeout)
+                crate::text::human_duration(timeout)
             ),
             super::ErrorKind::Timeout,
         )),

@@ -5,7 +5,8 @@
 use std::io::{self, Write};
 
 use crate::outcome::{CheckResult, Status};
-use crate::report::{Item, Reporter, Summary, short_duration};
+use crate::report::{Item, Reporter, Summary};
+use crate::text::human_duration as short_duration;
 
 pub struct Human<W: Write> {
     out: W,
@@ -45,18 +46,6 @@ impl<W: Write> Human<W> {
             Status::Error => ("ERROR", "35;1"),
         };
         self.paint(code, word)
-    }
-}
-
-/// Whether human output should be coloured.
-pub fn use_color(choice: crate::cli::Color) -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    match choice {
-        _ if no_color => false,
-        crate::cli::Color::Always => true,
-        crate::cli::Color::Never => false,
-        crate::cli::Color::Auto => io::stdout().is_terminal(),
     }
 }
 

@@ -152,19 +152,28 @@ pub trait Reporter {
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
 }
 
-/// The registry of run formats: the reporter for `format` writing to `out`.
+/// The formats a run can be reported in; the command line maps its own enum onto this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Prometheus,
+    Junit,
+}
+
+/// The registry of run formats: the reporter for `format` writing to `out`. A new format is
+/// its own file in `report/` and one line here (plus its name on the command line).
 pub fn for_format<'a>(
-    format: crate::cli::RunFormat,
+    format: Format,
     out: Box<dyn io::Write + 'a>,
     color: bool,
     items: &[Item],
 ) -> Box<dyn Reporter + 'a> {
-    use crate::cli::RunFormat;
     match format {
-        RunFormat::Human => Box::new(human::Human::new(out, color, items)),
-        RunFormat::Json => Box::new(json::Json::new(out)),
-        RunFormat::Prometheus => Box::new(prometheus::Prometheus::new(out)),
-        RunFormat::Junit => Box::new(junit::Junit::new(out)),
+        Format::Human => Box::new(human::Human::new(out, color, items)),
+        Format::Json => Box::new(json::Json::new(out)),
+        Format::Prometheus => Box::new(prometheus::Prometheus::new(out)),
+        Format::Junit => Box::new(junit::Junit::new(out)),
     }
 }
 
@@ -173,7 +182,7 @@ pub fn for_format<'a>(
 /// node_exporter textfile collector never sees half a report. Returns the first error, naming
 /// the file; the other files are still written.
 pub fn write_files(
-    outputs: &[(crate::cli::RunFormat, std::path::PathBuf)],
+    outputs: &[(Format, std::path::PathBuf)],
     results: &[(Item, CheckResult)],
     summary: &Summary,
 ) -> Result<(), String> {
@@ -247,15 +256,6 @@ impl Sequencer {
             self.next += 1;
         }
         ready
-    }
-}
-
-/// "3 ms", "1.2 s": durations as a person reads them.
-pub fn short_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

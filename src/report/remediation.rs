@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::host::change::StepState;
 use crate::remediator::{Outcome, RemediationResult};
-use crate::report::short_duration;
+use crate::text::human_duration as short_duration;
 
 pub struct RunInfo {
     pub dry_run: bool,

@@ -209,12 +209,7 @@ fn snapshot_captures(mut body: FnPtr) -> FnPtr {
 
 /// Parses a number of seconds (integer or float) into a positive duration.
 pub fn seconds(value: &Dynamic) -> Option<Duration> {
-    let secs = if let Ok(i) = value.as_int() {
-        i as f64
-    } else {
-        value.as_float().ok()?
-    };
-    (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    crate::bindings::seconds_of(value)
 }
 
 fn validate_id(id: &str) -> Result<(), String> {

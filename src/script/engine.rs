@@ -12,42 +12,8 @@ use crate::budget;
 use crate::script::resolver::RootResolver;
 use crate::vars::Vars;
 
-/// What the scripts of an engine may do.
-#[derive(Debug, Clone)]
-pub enum Capability {
-    /// Observe the host; never change it.
-    ReadOnly,
-    /// Also change it, through `fix::` (remediations only).
-    Remediate(Arc<Remediating>),
-}
-
-/// How a remediation run changes the host.
-#[derive(Debug)]
-pub struct Remediating {
-    pub settings: crate::host::change::Settings,
-    /// `templates/` folders of the remediation roots, searched in order.
-    pub template_dirs: Vec<PathBuf>,
-}
-
-/// Limits applied to every script. Rhai's own defaults differ between debug and release
-/// builds, so each one is set explicitly.
-pub mod limits {
-    /// Nested function calls; deeper recursion ends the check with "stack overflow".
-    pub const CALL_LEVELS: usize = 64;
-    /// Expression nesting at the top level and inside functions (checked at compile time).
-    pub const EXPR_DEPTH: usize = 64;
-    pub const FN_EXPR_DEPTH: usize = 32;
-    /// Largest string a script may build, in bytes.
-    pub const STRING_BYTES: usize = 16 * 1024 * 1024;
-    /// Largest array or map a script may build, in items.
-    pub const ARRAY_ITEMS: usize = 1_000_000;
-    pub const MAP_ITEMS: usize = 1_000_000;
-    /// Modules a script may import.
-    pub const MODULES: usize = 256;
-    /// Stack size of the threads that run scripts: room for `CALL_LEVELS` of recursion in an
-    /// unoptimised build with margin to spare.
-    pub const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
-}
+pub use crate::bindings::{Capability, Remediating};
+pub use crate::limits;
 
 pub struct EngineOptions {
     pub capability: Capability,

@@ -9,6 +9,9 @@
 pub mod define;
 pub mod diagnostic;
 pub mod engine;
+
+/// What a check body returned, as a verdict (or why it is none).
+pub use crate::bindings::into_verdict;
 pub mod loader;
 pub mod resolver;
 

@@ -521,7 +521,7 @@ pub async fn wait_socket(settings: &Settings, path: &str, within: Duration) -> S
         return Step::new(
             action,
             StepState::Ok,
-            format!("would wait up to {}", crate::budget::human_duration(within)),
+            format!("would wait up to {}", crate::text::human_duration(within)),
         );
     }
     let deadline = tokio::time::Instant::now() + within;
@@ -535,7 +535,7 @@ pub async fn wait_socket(settings: &Settings, path: &str, within: Duration) -> S
                 StepState::Failed,
                 format!(
                     "{path} did not accept a connection within {}",
-                    crate::budget::human_duration(within)
+                    crate::text::human_duration(within)
                 ),
             );
         }

@@ -70,7 +70,7 @@ pub enum GrpcError {
         "{target}: connection closed before the server answered (a TLS server spoken to in plaintext? set `tls`)"
     )]
     Closed { target: String },
-    #[error("{target} {method}: deadline exceeded after {}", crate::budget::human_duration(*after))]
+    #[error("{target} {method}: deadline exceeded after {}", crate::text::human_duration(*after))]
     Deadline {
         target: String,
         method: String,
@@ -470,7 +470,7 @@ fn classify(status: Status, target: &Target, method: &str, timeout: Duration) ->
                         target: target_text,
                         message: format!(
                             "connect timed out after {}",
-                            crate::budget::human_duration(timeout)
+                            crate::text::human_duration(timeout)
                         ),
                     };
                 }
@@ -529,7 +529,7 @@ fn classify(status: Status, target: &Target, method: &str, timeout: Duration) ->
             target: target_text,
             method: method.to_string(),
             code: format!("{code:?}"),
-            message: crate::outcome::one_line(status.message()),
+            message: crate::text::one_line(status.message()),
         },
     }
 }
