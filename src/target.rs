@@ -1,13 +1,11 @@
 //! `--target HOST[:PORT]`: which host a run looks at. A target that names this machine
 //! (`localhost`, `127.0.0.1`, `::1`) is local: every check runs, against that endpoint. Any
 //! other host is remote: only checks declared `remote: true` run, and the rest are skipped as
-//! local-only. Either way the target becomes the `flintlock_endpoint` var, and the `remote` var
-//! tells scripts which mode they are in.
+//! local-only. The core knows nothing of what is looked at on that host: it sets the vars
+//! `remote`, `target` and `target_port` (when the target names one), and the suite's own
+//! library derives its endpoints from them (checks/lib/flintlock.rhai `endpoint()`).
 
 use crate::vars::Vars;
-
-/// The port flintlockd listens on when neither the target nor the vars say otherwise.
-const DEFAULT_FLINTLOCK_PORT: u16 = 9090;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunTarget {
@@ -74,35 +72,17 @@ impl RunTarget {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
-
-    /// `host:port` (bracketed for IPv6) with `port` as the fallback.
-    fn endpoint(&self, port: u16) -> String {
-        let port = self.port.unwrap_or(port);
-        if self.host.contains(':') {
-            format!("[{}]:{port}", self.host)
-        } else {
-            format!("{}:{port}", self.host)
-        }
-    }
 }
 
-/// Sets `remote`, and with a target `flintlock_endpoint` (keeping the vars' port when the
-/// target names none) and `target`.
+/// Sets `remote`, and with a target `target` (the host) and `target_port` (when given).
 pub fn apply(vars: &mut Vars, target: Option<&RunTarget>) {
     let remote = target.is_some_and(|t| !t.is_local());
     vars.set("remote", toml::Value::Boolean(remote));
     let Some(target) = target else { return };
-    let port = vars
-        .get("flintlock_endpoint")
-        .and_then(|v| v.as_str())
-        .and_then(|e| e.rsplit_once(':'))
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .unwrap_or(DEFAULT_FLINTLOCK_PORT);
-    vars.set(
-        "flintlock_endpoint",
-        toml::Value::String(target.endpoint(port)),
-    );
     vars.set("target", toml::Value::String(target.host.clone()));
+    if let Some(port) = target.port {
+        vars.set("target_port", toml::Value::Integer(i64::from(port)));
+    }
 }
 
 #[cfg(test)]
@@ -149,22 +129,20 @@ mod tests {
     }
 
     #[test]
-    fn the_endpoint_keeps_the_vars_port_unless_the_target_names_one() {
+    fn a_target_sets_host_port_and_mode_and_nothing_else() {
         let mut vars = Vars::default();
-        vars.set(
-            "flintlock_endpoint",
-            toml::Value::String("0.0.0.0:9191".into()),
-        );
         apply(&mut vars, Some(&parse("10.0.0.5")));
         assert_eq!(
-            vars.get("flintlock_endpoint").and_then(|v| v.as_str()),
-            Some("10.0.0.5:9191")
+            vars.get("target").and_then(|v| v.as_str()),
+            Some("10.0.0.5")
         );
+        assert_eq!(vars.get("target_port"), None);
         assert_eq!(vars.get("remote").and_then(|v| v.as_bool()), Some(true));
+        assert_eq!(vars.get("flintlock_endpoint"), None);
         apply(&mut vars, Some(&parse("[::1]:7000")));
         assert_eq!(
-            vars.get("flintlock_endpoint").and_then(|v| v.as_str()),
-            Some("[::1]:7000")
+            vars.get("target_port").and_then(|v| v.as_integer()),
+            Some(7000)
         );
         assert_eq!(vars.get("remote").and_then(|v| v.as_bool()), Some(false));
     }
