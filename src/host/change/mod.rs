@@ -11,6 +11,7 @@ pub mod file;
 pub mod journal;
 pub mod ledger;
 pub mod system;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 
