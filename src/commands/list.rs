@@ -4,25 +4,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::cli::{DocFormat, ListArgs};
 use crate::commands::{Session, SessionOptions, display_paths};
 use crate::error::{Error, Result, exit_code};
 use crate::selection::Selector;
-
-#[derive(Serialize)]
-struct Listed<'a> {
-    id: &'a str,
-    description: &'a str,
-    file: String,
-    line: usize,
-    required: bool,
-    remote: bool,
-    tags: &'a [String],
-    needs: &'a [String],
-    remediation: Option<&'a str>,
-}
 
 pub fn execute(args: ListArgs) -> Result<u8> {
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
@@ -45,20 +30,8 @@ pub fn execute(args: ListArgs) -> Result<u8> {
         });
     }
     let checks = selector.apply(session.loaded.checks);
-    let listed: Vec<Listed> = checks
-        .iter()
-        .map(|c| Listed {
-            id: &c.id,
-            description: &c.description,
-            file: c.file().display().to_string(),
-            line: c.line,
-            required: c.required,
-            remote: c.remote,
-            tags: &c.tags,
-            needs: &c.needs,
-            remediation: c.remediation.as_deref(),
-        })
-        .collect();
+    let listed: Vec<crate::report::Item> =
+        checks.iter().map(crate::report::Item::from_check).collect();
 
     let mut out = crate::report::stdout();
     match args.format {
@@ -78,7 +51,7 @@ pub fn execute(args: ListArgs) -> Result<u8> {
                 if !l.needs.is_empty() {
                     extra.push(format!("needs: {}", l.needs.join(",")));
                 }
-                if let Some(fix) = l.remediation {
+                if let Some(fix) = &l.remediation {
                     extra.push(format!("fix: {fix}"));
                 }
                 if l.remote {

@@ -22,23 +22,20 @@ struct Document<'a> {
     checks: &'a [CheckRecord],
 }
 
+/// One check in the report: its declaration (the same `Item` every reporter and `list` use)
+/// and its result.
 #[derive(Serialize)]
 struct CheckRecord {
-    id: String,
-    description: String,
-    file: String,
-    line: usize,
+    #[serde(flatten)]
+    item: Item,
     status: Status,
-    required: bool,
     message: String,
     details: serde_json::Map<String, serde_json::Value>,
     duration_ms: u64,
-    tags: Vec<String>,
-    needs: Vec<String>,
-    remediation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     demoted_from: Option<Status>,
-    /// Why `remediation` does not apply to this result (the verdict's `.no_fix(..)`).
+    /// Why the declared remediation does not apply to this result (`.no_fix(..)`); then
+    /// `remediation` is null.
     #[serde(skip_serializing_if = "Option::is_none")]
     no_fix: Option<String>,
 }
@@ -59,24 +56,16 @@ impl<W: Write> Json<W> {
 
 impl<W: Write> Reporter for Json<W> {
     fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()> {
+        let mut item = item.clone();
+        if result.no_fix.is_some() {
+            item.spec.remediation = None;
+        }
         self.records.push(CheckRecord {
-            id: item.id.clone(),
-            description: item.description.clone(),
-            file: item.file.clone(),
-            line: item.line,
+            item,
             status: result.status,
-            required: item.required,
             message: result.message.clone(),
             details: result.details.clone(),
             duration_ms: result.duration.as_millis() as u64,
-            tags: item.tags.clone(),
-            needs: item.needs.clone(),
-            // A verdict that said `.no_fix(..)` names no remediation: `no_fix` says why.
-            remediation: if result.no_fix.is_some() {
-                None
-            } else {
-                item.remediation.clone()
-            },
             demoted_from: result.demoted_from,
             no_fix: result.no_fix.clone(),
         });

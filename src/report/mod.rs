@@ -59,44 +59,47 @@ use std::time::Duration;
 use crate::outcome::{CheckResult, Status};
 use crate::script::{CheckDef, LoadFailure};
 
-/// A check as reporters describe it: its declaration plus, once run, its result.
-#[derive(Debug, Clone)]
+/// A check as reporters describe it: its declaration and where it was declared.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Item {
-    pub id: String,
-    pub description: String,
+    #[serde(flatten)]
+    pub spec: crate::script::define::CheckSpec,
     pub file: String,
     pub line: usize,
-    pub required: bool,
-    pub tags: Vec<String>,
-    pub needs: Vec<String>,
-    pub remediation: Option<String>,
+}
+
+impl std::ops::Deref for Item {
+    type Target = crate::script::define::CheckSpec;
+
+    fn deref(&self) -> &Self::Target {
+        &self.spec
+    }
 }
 
 impl Item {
     pub fn from_check(check: &CheckDef) -> Self {
         Item {
-            id: check.id.clone(),
-            description: check.description.clone(),
+            spec: check.spec.clone(),
             file: check.file().display().to_string(),
             line: check.line,
-            required: check.required,
-            tags: check.tags.clone(),
-            needs: check.needs.clone(),
-            remediation: check.remediation.clone(),
         }
     }
 
     /// A script that failed to load stands in the report as one required, erroring entry.
     pub fn from_failure(failure: &LoadFailure) -> (Self, CheckResult) {
         let item = Item {
-            id: failure.id.clone(),
-            description: "script failed to load".to_string(),
+            spec: crate::script::define::CheckSpec {
+                id: failure.id.clone(),
+                description: "script failed to load".to_string(),
+                required: true,
+                remote: false,
+                tags: Vec::new(),
+                needs: Vec::new(),
+                remediation: None,
+                timeout: None,
+            },
             file: failure.diagnostic.file.display().to_string(),
             line: failure.diagnostic.line.unwrap_or(0),
-            required: true,
-            tags: Vec::new(),
-            needs: Vec::new(),
-            remediation: None,
         };
         (
             item,

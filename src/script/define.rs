@@ -14,16 +14,32 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Positi
 /// A check as declared, before it is tied to its loaded script.
 #[derive(Clone)]
 pub struct Declared {
+    pub spec: CheckSpec,
+    pub line: usize,
+    pub body: FnPtr,
+}
+
+/// What a check declares about itself: the one description of a check that `list`, the
+/// reports and the runner all use (field order is the order JSON shows).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckSpec {
     pub id: String,
     pub description: String,
     pub required: bool,
+    pub remote: bool,
     pub tags: Vec<String>,
     pub needs: Vec<String>,
     pub remediation: Option<String>,
-    pub remote: bool,
+    #[serde(skip)]
     pub timeout: Option<Duration>,
-    pub line: usize,
-    pub body: FnPtr,
+}
+
+impl std::ops::Deref for Declared {
+    type Target = CheckSpec;
+
+    fn deref(&self) -> &CheckSpec {
+        &self.spec
+    }
 }
 
 /// A remediation as declared.
@@ -182,14 +198,16 @@ fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
         ));
     }
     Ok(Declared {
-        id,
-        description,
-        required,
-        tags,
-        needs,
-        remediation,
-        remote,
-        timeout,
+        spec: CheckSpec {
+            id,
+            description,
+            required,
+            remote,
+            tags,
+            needs,
+            remediation,
+            timeout,
+        },
         line: pos.line().unwrap_or(0),
         body,
     })
