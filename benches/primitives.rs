@@ -34,6 +34,7 @@ fn main() {
     )
     .expect("copy");
     // SAFETY: set before any other thread of this process exists.
+    #[allow(unsafe_code)]
     unsafe {
         std::env::set_var("FAKE_DM_DIR", &dm_dir);
         std::env::set_var("FAKE_SYSTEMD_DIR", &systemd_dir);

@@ -16,7 +16,7 @@ struct Case {
 
 /// Writes `files` scripts with `per_file` trivial checks each.
 fn generate(dir: &Path, files: usize, per_file: usize) -> PathBuf {
-    let root = dir.join(format!("checks-{}x{}", files, per_file));
+    let root = dir.join(format!("checks-{files}x{per_file}"));
     std::fs::create_dir_all(&root).expect("mkdir");
     for f in 0..files {
         let mut text = String::from("//! generated\n");
@@ -31,6 +31,7 @@ fn generate(dir: &Path, files: usize, per_file: usize) -> PathBuf {
 }
 
 /// Runs the binary once; returns wall time and the child's peak RSS (KiB) from wait4.
+#[allow(unsafe_code)] // wait4 for the child's rusage: see the SAFETY comment
 fn measure(args: &[String]) -> (Duration, i64) {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_hostscript"))

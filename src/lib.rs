@@ -1,30 +1,34 @@
 //! hostscript: tells whether a Linux host is ready to run Flintlock microVMs, from checks
 //! written as editable Rhai scripts.
 //!
-//! The layers, from the outside in: `cli` (what the user typed) → `commands` (run, list, lint)
-//! → `script` (finding, compiling and declaring checks) → `runner` (parallel execution within
-//! budgets) → `report` (human and JSON output). Scripts reach the machine only through
-//! `bindings`, which wrap the plain-Rust probes in `host`.
+//! The layers, top down (docs/ARCHITECTURE.md; tests/architecture.rs enforces them):
+//! `cli`/`commands` (run, list, lint, remediate, `run --fix`) → `report` (human, JSON,
+//! Prometheus, JUnit, remediation reports) → `runner`/`remediator` (parallel checks within
+//! budgets; ordered remediations) → `script` (finding, compiling and declaring checks and
+//! remediations) → `bindings` (the Rhai primitives, `fix::` for remediations only) → `host`
+//! (plain-Rust probes and changes) → `text`, `limits`, `budget`, `outcome`, `interrupt`. The
+//! public API is what the binary, benches and fuzzing use: `run`, `cli`, `error`, `host`,
+//! `script::engine`, `vars`, `fuzz`.
 
-pub mod bindings;
-pub mod budget;
+pub(crate) mod bindings;
+pub(crate) mod budget;
 pub mod cli;
-pub mod commands;
+pub(crate) mod commands;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod host;
-pub mod interrupt;
+pub(crate) mod interrupt;
 pub mod limits;
-pub mod outcome;
-pub mod plan;
-pub mod remediator;
-pub mod report;
-pub mod runner;
+pub(crate) mod outcome;
+pub(crate) mod plan;
+pub(crate) mod remediator;
+pub(crate) mod report;
+pub(crate) mod runner;
 pub mod script;
-pub mod selection;
-pub mod target;
-pub mod text;
+pub(crate) mod selection;
+pub(crate) mod target;
+pub(crate) mod text;
 pub mod vars;
 
 /// Runs one command line and returns the process exit code.

@@ -30,18 +30,6 @@ pub enum Outcome {
     Unknown,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Changed => "changed",
-            Outcome::WouldChange => "would change",
-            Outcome::Failed => "failed",
-            Outcome::Unknown => "cannot tell",
-            Outcome::Skipped => "skipped",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RemediationResult {
@@ -69,10 +57,6 @@ impl RemediationResult {
             steps: Vec::new(),
             duration: Duration::ZERO,
         }
-    }
-
-    pub fn changed_steps(&self) -> usize {
-        self.steps.iter().filter(|s| s.state.changes()).count()
     }
 }
 

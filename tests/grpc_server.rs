@@ -242,14 +242,14 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
         };
         match reflection {
             Reflection::V1 => {
-                router = router.add_service(reflection_builder().build_v1().expect("reflection v1"))
+                router = router.add_service(reflection_builder().build_v1().expect("reflection v1"));
             }
             Reflection::V1Alpha => {
                 router = router.add_service(
                     reflection_builder()
                         .build_v1alpha()
                         .expect("reflection v1alpha"),
-                )
+                );
             }
             Reflection::Both => {
                 router = router
@@ -258,7 +258,7 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
                         reflection_builder()
                             .build_v1alpha()
                             .expect("reflection v1alpha"),
-                    )
+                    );
             }
             Reflection::None => {}
         }

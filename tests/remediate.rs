@@ -536,7 +536,7 @@ fn thinpool_refuses_before_any_change_when_its_preconditions_fail() {
                     h.state.path().join("dm/fail"),
                     "/dev/mapper/control: open failed: No such device\nFailure to communicate with kernel device-mapper driver.\n",
                 )
-                .expect("fail")
+                .expect("fail");
             },
             "device-mapper",
         ),
@@ -547,7 +547,7 @@ fn thinpool_refuses_before_any_change_when_its_preconditions_fail() {
                     h.state.path().join("dm/targets"),
                     "striped          v1.6.0\n",
                 )
-                .expect("targets")
+                .expect("targets");
             },
             "no thin-pool target",
         ),

@@ -126,6 +126,7 @@ fn running() -> std::sync::MutexGuard<'static, Running> {
 
 /// Makes this process the reaper of every orphan among its descendants. Call once at start;
 /// returns false where the kernel refuses (then leftovers escape to init, as before).
+#[allow(unsafe_code)] // audited FFI: see the SAFETY comment
 pub fn become_subreaper() -> bool {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes one integer argument.
     let ok = unsafe { nix::libc::prctl(nix::libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;

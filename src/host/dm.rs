@@ -601,13 +601,13 @@ mod tests {
         let trailing = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024 Fail\n";
         assert!(
             parse_segments(trailing, SegmentKind::Status)
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("carries `Fail`")
         );
         let huge = "0 209715200 thin-pool 0 1245/2621440 10240/18446744073709551615 - rw discard_passdown queue_if_no_space - 1024\n";
         assert!(
             parse_segments(huge, SegmentKind::Status)
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("out of range")
         );
         let beyond = "0 209715200 thin-pool 0 1245/2621440 10240/99999999999999999999 - rw discard_passdown queue_if_no_space - 1024\n";
@@ -621,7 +621,7 @@ mod tests {
         let zero = "0 0 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
         assert!(
             parse_segments(zero, SegmentKind::Status)
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("length 0")
         );
         let ok = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";

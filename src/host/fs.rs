@@ -331,6 +331,7 @@ impl Acl {
 
 /// The access ACL of a path, or `None` when it has none (or its filesystem has no xattrs, in
 /// which case the mode bits are all there is).
+#[allow(unsafe_code)] // audited FFI: see the SAFETY comment
 pub fn read_acl(path: &Path) -> Result<Option<Acl>, FsError> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
@@ -557,18 +558,18 @@ mod tests {
         assert!(Acl::parse(&[2, 0]).is_err());
         let mut v3 = acl_bytes(&[(0x01, 6, u32::MAX)]);
         v3[0] = 3;
-        assert!(Acl::parse(&v3).unwrap_err().contains("version 3"));
+        assert!(Acl::parse(&v3).expect_err("must fail").contains("version 3"));
         let mut partial = acl_bytes(&[(0x01, 6, u32::MAX)]);
         partial.pop();
-        assert!(Acl::parse(&partial).unwrap_err().contains("whole entries"));
+        assert!(Acl::parse(&partial).expect_err("must fail").contains("whole entries"));
         assert!(
             Acl::parse(&acl_bytes(&[(0x40, 6, 0)]))
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("tag")
         );
         assert!(
             Acl::parse(&acl_bytes(&[(0x01, 8, 0)]))
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("range")
         );
     }

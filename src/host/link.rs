@@ -272,7 +272,7 @@ fn link_from(msg: &LinkMessage, names: &HashMap<u32, String>, addresses: Vec<Add
             LinkAttribute::OperState(s) => link.operstate = s.to_string().to_lowercase(),
             LinkAttribute::Address(mac) => link.mac = Some(format_mac(mac)),
             LinkAttribute::Controller(i) => {
-                link.master = names.get(i).cloned().or(Some(i.to_string()))
+                link.master = names.get(i).cloned().or(Some(i.to_string()));
             }
             LinkAttribute::Link(i) => link.link_index = Some(*i),
             LinkAttribute::LinkNetNsId(_) => lower_in_other_ns = true,

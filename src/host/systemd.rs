@@ -121,7 +121,7 @@ pub fn parse_show(name: &str, text: &str) -> Result<Unit, String> {
             "MainPID" => {
                 unit.main_pid = value
                     .parse()
-                    .map_err(|_| format!("MainPID `{value}` is not a process id"))?
+                    .map_err(|_| format!("MainPID `{value}` is not a process id"))?;
             }
             "ExecStart" => unit.exec_start.extend(parse_exec(value)?),
             "FragmentPath" => unit.fragment_path = value.to_string(),
@@ -132,7 +132,7 @@ pub fn parse_show(name: &str, text: &str) -> Result<Unit, String> {
             "User" => unit.user = value.to_string(),
             "Environment" => unit.environment = parse_environment(value)?,
             "EnvironmentFiles" if !value.is_empty() => {
-                unit.environment_files.push(parse_environment_file(value)?)
+                unit.environment_files.push(parse_environment_file(value)?);
             }
             _ => {}
         }
@@ -249,7 +249,7 @@ pub fn parse_env_file(text: &str) -> Result<EnvFile, String> {
                                 if c == '\n' {
                                     line += 1;
                                 }
-                                value.push(c)
+                                value.push(c);
                             }
                             None => return Err(format!("line {start}: unterminated ' quote")),
                         }
@@ -273,7 +273,7 @@ pub fn parse_env_file(text: &str) -> Result<EnvFile, String> {
                                 if c == '\n' {
                                     line += 1;
                                 }
-                                value.push(c)
+                                value.push(c);
                             }
                             None => return Err(format!("line {start}: unterminated \" quote")),
                         }
@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(dropped, ["FLINTLOCKD_CONTAINERD-SOCKET"]);
         assert!(
             parse_env_file("JUSTAWORD\n")
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("line 1")
         );
         assert!(parse_env_file("A='open\n").is_err());
