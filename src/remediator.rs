@@ -30,7 +30,6 @@ pub enum Outcome {
     Unknown,
 }
 
-
 #[derive(Debug, Clone, Serialize)]
 pub struct RemediationResult {
     pub id: String,

@@ -2,7 +2,7 @@
 //! header), version, health, and introspection of the devmapper snapshotter, whose init error
 //! this kernel (no device-mapper) makes real.
 
-use crate::containerd_support::{self, Containerd};
+use crate::support::containerd::{self as containerd_support, Containerd};
 use crate::support::{Test, check};
 
 const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";

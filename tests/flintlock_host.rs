@@ -10,9 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::containerd_support::{self, Containerd};
-use crate::grpc_server::{self, FlintlockOptions, Reflection, Server, Transport};
-use crate::netns::TestNetns;
+use crate::support::containerd::{self as containerd_support, Containerd};
+use crate::support::grpc_server::{self, FlintlockOptions, Reflection, Server, Transport};
+use crate::support::netns::TestNetns;
 use crate::support::{Output, fake_bin, path_with_fakes};
 
 const ROOT_IMAGE: &str = "ghcr.io/liquidmetal-dev/capmvm-kubernetes:1.23.10";

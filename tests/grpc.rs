@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::grpc_server::{
+use crate::support::grpc_server::{
     FlintlockOptions, Reflection, Transport, self_signed, start_flintlock, start_silent,
 };
 use crate::support::{Test, check};

@@ -4,16 +4,14 @@
 mod architecture;
 mod cli;
 mod containerd;
-mod containerd_support;
 mod devmapper;
 mod flintlock_host;
 mod fuzz_corpus;
+mod golden;
 mod grpc;
-mod grpc_server;
 mod hostile;
 mod link;
 mod model;
-mod netns;
 mod primitives;
 mod procfs;
 mod readme;

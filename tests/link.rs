@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use crate::netns::TestNetns;
 use crate::support::Test;
+use crate::support::netns::TestNetns;
 
 fn build_topology(ns: &TestNetns) {
     ns.ip(&[

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::containerd_support::{self, Containerd, write_oci_image};
+use crate::support::containerd::{self as containerd_support, Containerd, write_oci_image};
 use crate::support::{Output, path_with_fakes};
 
 const POOL: &str = "flintlock-dev-thinpool";

@@ -558,10 +558,18 @@ mod tests {
         assert!(Acl::parse(&[2, 0]).is_err());
         let mut v3 = acl_bytes(&[(0x01, 6, u32::MAX)]);
         v3[0] = 3;
-        assert!(Acl::parse(&v3).expect_err("must fail").contains("version 3"));
+        assert!(
+            Acl::parse(&v3)
+                .expect_err("must fail")
+                .contains("version 3")
+        );
         let mut partial = acl_bytes(&[(0x01, 6, u32::MAX)]);
         partial.pop();
-        assert!(Acl::parse(&partial).expect_err("must fail").contains("whole entries"));
+        assert!(
+            Acl::parse(&partial)
+                .expect_err("must fail")
+                .contains("whole entries")
+        );
         assert!(
             Acl::parse(&acl_bytes(&[(0x40, 6, 0)]))
                 .expect_err("must fail")

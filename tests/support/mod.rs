@@ -1,6 +1,10 @@
 //! `Test`: a temp directory of scripts plus a way to run the real binary on it and look at
 //! stdout, stderr, the exit code and how long it took.
 
+pub mod containerd;
+pub mod grpc_server;
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

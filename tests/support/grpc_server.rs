@@ -242,7 +242,8 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
         };
         match reflection {
             Reflection::V1 => {
-                router = router.add_service(reflection_builder().build_v1().expect("reflection v1"));
+                router =
+                    router.add_service(reflection_builder().build_v1().expect("reflection v1"));
             }
             Reflection::V1Alpha => {
                 router = router.add_service(
