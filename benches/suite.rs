@@ -4,19 +4,10 @@
 //! `benches/original_healthcheck.py`) on the same host. Both run as whole processes inside the
 //! namespace, alternated round by round; medians and the ratio go to docs/BENCHMARKS.md.
 
-#[path = "../tests/containerd_support.rs"]
-#[allow(dead_code)]
-mod containerd_support;
 #[path = "../tests/flintlock_host.rs"]
 #[allow(dead_code, unused_imports)]
 mod flintlock_host;
-#[path = "../tests/grpc_server.rs"]
-#[allow(dead_code)]
-mod grpc_server;
-#[path = "../tests/netns.rs"]
-#[allow(dead_code)]
-mod netns;
-#[path = "../tests/support.rs"]
+#[path = "../tests/support/mod.rs"]
 #[allow(dead_code)]
 mod support;
 

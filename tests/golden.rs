@@ -24,21 +24,20 @@ fn normalize(text: &str) -> String {
             .replace(&format!("\"{host}\""), "\"HOST\"")
             .replace(&format!(" on {host}"), " on HOST");
         // Human: a duration in parentheses at the end of a check line.
-        if line.ends_with("ms)") || line.ends_with(" s)") {
-            if let Some(at) = line.rfind(" (") {
-                line = format!("{} (T)", &line[..at]);
-            }
+        if (line.ends_with("ms)") || line.ends_with(" s)"))
+            && let Some(at) = line.rfind(" (")
+        {
+            line = format!("{} (T)", &line[..at]);
         }
         // Human summary: "... in 17 ms — OK".
-        if let (Some(a), Some(b)) = (line.find(" in "), line.find(" — ")) {
-            if a < b
-                && line[a + 4..b]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_digit())
-            {
-                line = format!("{} in T{}", &line[..a], &line[b..]);
-            }
+        if let (Some(a), Some(b)) = (line.find(" in "), line.find(" — "))
+            && a < b
+            && line[a + 4..b]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        {
+            line = format!("{} in T{}", &line[..a], &line[b..]);
         }
         // JUnit: time="0.001".
         while let Some(at) = line.find("time=\"") {
