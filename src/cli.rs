@@ -56,14 +56,15 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "FILE", help_heading = "Changes")]
     pub log: Option<PathBuf>,
 
-    /// Wall-clock budget of each remediation, in seconds
+    /// Wall-clock budget of each remediation (600, 10m)
     #[arg(
         long = "remediation-timeout",
-        value_name = "SECONDS",
-        default_value_t = 600.0,
+        value_name = "DURATION",
+        default_value = "600",
+        value_parser = crate::text::parse_duration,
         help_heading = "Changes"
     )]
-    pub remediation_timeout: f64,
+    pub remediation_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +160,27 @@ pub struct SelectionArgs {
     /// Select checks whose id matches GLOB, e.g. 'kvm.*' (repeatable; any glob matches)
     #[arg(long, value_name = "GLOB", help_heading = "Selection")]
     pub only: Vec<String>,
+
+    /// Waivers file (TOML [[waiver]] id, reason, expires) instead of each checks directory's
+    /// waivers.toml (repeatable)
+    #[arg(
+        long = "waivers",
+        value_name = "FILE",
+        env = "HOSTSCRIPT_WAIVERS",
+        help_heading = "Selection"
+    )]
+    pub waivers: Vec<PathBuf>,
+
+    /// Leave out checks whose id matches GLOB (repeatable); checks that need one are skipped,
+    /// naming it
+    #[arg(
+        long,
+        value_name = "GLOB",
+        env = "HOSTSCRIPT_SKIP",
+        value_delimiter = ',',
+        help_heading = "Selection"
+    )]
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -179,15 +201,16 @@ pub struct RunArgs {
     )]
     pub jobs: Option<usize>,
 
-    /// Wall-clock budget of each check, in seconds (a check may set its own)
+    /// Wall-clock budget of each check (10, 10s, 1m30s; a check may set its own)
     #[arg(
         long,
-        value_name = "SECONDS",
-        default_value_t = 10.0,
+        value_name = "DURATION",
+        default_value = "10",
+        value_parser = crate::text::parse_duration,
         env = "HOSTSCRIPT_TIMEOUT",
         help_heading = "Limits"
     )]
-    pub timeout: f64,
+    pub timeout: std::time::Duration,
 
     /// Look at HOST[:PORT]: a host other than localhost/127.0.0.1/::1 runs only the
     /// remote-capable checks (the rest skip as local-only); sets the flintlock_endpoint var

@@ -30,6 +30,7 @@ pub(crate) mod selection;
 pub(crate) mod target;
 pub(crate) mod text;
 pub mod vars;
+pub(crate) mod waivers;
 
 /// Runs one command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> u8 {

@@ -66,6 +66,17 @@ pub struct CheckResult {
     pub demoted_from: Option<Status>,
     /// Why the check's declared remediation does not apply to this result (`.no_fix(..)`).
     pub no_fix: Option<String>,
+    /// The waiver that turned this result into `skip`.
+    pub waived: Option<Waived>,
+}
+
+/// A waiver as a result carries it (JSON: `waiver`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Waived {
+    pub id: String,
+    pub reason: String,
+    pub expires: Option<String>,
+    pub file: String,
 }
 
 impl CheckResult {
@@ -77,6 +88,7 @@ impl CheckResult {
             duration: Duration::ZERO,
             demoted_from: None,
             no_fix: None,
+            waived: None,
         }
     }
 

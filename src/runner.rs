@@ -7,6 +7,7 @@
 //! its permit, so a stuck check cannot hold the others. Results are delivered as they finish;
 //! reporters restore declaration order.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,11 @@ pub struct RunnerOptions {
     pub grace: Duration,
     /// Remote mode: the host looked at. Checks not declared `remote` are skipped.
     pub remote_host: Option<String>,
+    /// Checks left out by `--skip`, with the glob that did it.
+    pub excluded: HashMap<String, String>,
+    /// The site's waivers, applied to results as they are reported (dependents see the
+    /// real status).
+    pub waivers: crate::waivers::Waivers,
 }
 
 /// The state of a finished check as its dependents see it.
@@ -59,10 +65,16 @@ pub fn execute(
                     .collect()
             });
             let local_only = options
-                .remote_host
-                .as_ref()
-                .filter(|_| !check.remote)
-                .map(|host| format!("local-only check (remote mode, target {host})"));
+                .excluded
+                .get(&check.id)
+                .map(|glob| format!("left out by --skip '{glob}'"))
+                .or_else(|| {
+                    options
+                        .remote_host
+                        .as_ref()
+                        .filter(|_| !check.remote)
+                        .map(|host| format!("local-only check (remote mode, target {host})"))
+                });
             let task = CheckTask {
                 local_only,
                 engine: engine.clone(),
@@ -268,6 +280,8 @@ mod tests {
             default_timeout: Duration::from_secs(5),
             grace: Duration::from_secs(1),
             remote_host: None,
+            excluded: HashMap::new(),
+            waivers: crate::waivers::Waivers::default(),
         };
         let mut results = [None, None];
         execute(

@@ -10,23 +10,40 @@ use crate::script::CheckDef;
 pub struct Selector {
     only: Vec<glob::Pattern>,
     tags: Vec<String>,
+    skip: Vec<glob::Pattern>,
 }
 
 impl Selector {
     pub fn new(only: &[String], tags: &[String]) -> Result<Self> {
-        let only = only
-            .iter()
-            .map(|p| {
-                glob::Pattern::new(p).map_err(|e| Error::BadGlob {
-                    pattern: p.clone(),
-                    message: e.msg.to_string(),
+        Self::with_skip(only, tags, &[])
+    }
+
+    pub fn with_skip(only: &[String], tags: &[String], skip: &[String]) -> Result<Self> {
+        let globs = |patterns: &[String]| -> Result<Vec<glob::Pattern>> {
+            patterns
+                .iter()
+                .map(|p| {
+                    glob::Pattern::new(p).map_err(|e| Error::BadGlob {
+                        pattern: p.clone(),
+                        message: e.msg.to_string(),
+                    })
                 })
-            })
-            .collect::<Result<_>>()?;
+                .collect()
+        };
         Ok(Selector {
-            only,
+            only: globs(only)?,
             tags: tags.to_vec(),
+            skip: globs(skip)?,
         })
+    }
+
+    /// The `--skip` glob that leaves out check `id`, if any: the check stays in the run (so
+    /// the checks that need it can say why they skip) but does not execute.
+    pub fn skipped_by(&self, id: &str) -> Option<String> {
+        self.skip
+            .iter()
+            .find(|p| p.matches(id))
+            .map(|p| p.as_str().to_string())
     }
 
     pub fn is_everything(&self) -> bool {

@@ -38,7 +38,7 @@ fn usage_and_configuration_errors_exit_2_with_one_line() {
         ),
         (
             &["run", "c", "--timeout=0"],
-            "hostscript: error: --timeout: `0` is not a positive number of seconds",
+            "for '--timeout <DURATION>': `0` is not a duration (10, 2.5, 10s, 1m30s, 500ms, 2h)",
         ),
     ];
     for (args, expected) in cases {
@@ -1053,5 +1053,93 @@ fn dash_o_writes_other_formats_to_files_beside_stdout() {
         !help.stdout.contains("junit") && !help.stdout.contains("prometheus"),
         "{}",
         help.stdout
+    );
+}
+
+#[test]
+fn skip_and_waivers_leave_out_or_excuse_checks_with_the_reason_kept() {
+    let t = Test::new()
+        .file(
+            "c/a.rhai",
+            r#"check(#{ id: "disk.space", description: "d", run: || fail("97% used") });
+check(#{ id: "pool.health", description: "d", run: || fail("needs_check") });
+check(#{ id: "pool.usage", description: "d", needs: ["pool.health"], run: || pass("ok") });
+check(#{ id: "kvm.device", description: "d", run: || pass("ok") });
+check(#{ id: "old.thing", description: "d", run: || fail("gone") });
+"#,
+        )
+        .file(
+            "c/waivers.toml",
+            r#"[[waiver]]
+id = "disk.*"
+reason = "disk replaced on Friday (OPS-12)"
+expires = 2999-12-31
+
+[[waiver]]
+id = "old.thing"
+reason = "was fine once"
+expires = 2001-01-01
+
+[[waiver]]
+id = "kvm.device"
+reason = "passes anyway"
+"#,
+        );
+    let out = t.run(&["run", "c", "--format", "json", "--skip", "pool.health"]);
+    let doc = out.json();
+    let check = |id: &str| {
+        doc["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id).cloned())
+            .expect("check")
+    };
+    // --skip: left out, and its dependent says which.
+    assert_eq!(check("pool.health")["status"], "skip");
+    assert!(
+        check("pool.health")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--skip 'pool.health'")
+    );
+    assert_eq!(check("pool.usage")["status"], "skip");
+    assert!(
+        check("pool.usage")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("needs `pool.health`, which was skipped")
+    );
+    // A live waiver: skip, with the reason, the date and the real status kept.
+    let disk = check("disk.space");
+    assert_eq!(disk["status"], "skip");
+    assert_eq!(
+        disk["message"],
+        "waived: disk replaced on Friday (OPS-12) (until 2999-12-31); 97% used"
+    );
+    assert_eq!(disk["details"]["waived_status"], "fail");
+    assert_eq!(disk["waiver"]["reason"], "disk replaced on Friday (OPS-12)");
+    // An expired waiver no longer applies, and the run says so once on stderr.
+    assert_eq!(check("old.thing")["status"], "fail");
+    assert_eq!(
+        out.stderr.matches("expired on 2001-01-01").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    // A passing check stays a pass.
+    assert_eq!(check("kvm.device")["status"], "pass");
+    assert_eq!(out.code, 1, "old.thing still fails");
+    // --waivers names another file; a missing one is an error.
+    assert_eq!(t.run(&["run", "c", "--waivers", "nope.toml"]).code, 2);
+    // lint reports a waiver that matches no check.
+    let t = t.file(
+        "c/waivers.toml",
+        "[[waiver]]\nid = \"no.such.*\"\nreason = \"typo\"\n",
+    );
+    let lint = t.run(&["lint", "c"]);
+    assert_eq!(lint.code, 1);
+    assert!(
+        lint.stdout.contains("waiver `no.such.*` matches no check"),
+        "{}",
+        lint.stdout
     );
 }

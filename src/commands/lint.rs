@@ -27,6 +27,22 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         .iter()
         .map(|f| f.diagnostic.to_string())
         .collect();
+    // A waiver that matches no check waives nothing: a typo, or a check that went away.
+    let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &[])?;
+    for w in &waivers.all {
+        if !session
+            .loaded
+            .checks
+            .iter()
+            .any(|c| w.pattern.matches(&c.id))
+        {
+            problems.push(format!(
+                "{}: waiver `{}` matches no check",
+                w.file.display(),
+                w.pattern.as_str()
+            ));
+        }
+    }
     // Unknown `needs` and dependency cycles, as the runner would find them.
     problems.extend(crate::runner::dependency_problems(&session.loaded.checks));
     // Linted together, checks must name remediations that exist, and `after` lists too.

@@ -146,23 +146,6 @@ pub fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Parses `--timeout` seconds.
-pub fn timeout_from_flag(seconds: f64) -> Result<Duration> {
-    seconds_from_flag("--timeout", seconds)
-}
-
-/// A budget flag in seconds: positive and finite.
-pub fn seconds_from_flag(flag: &'static str, seconds: f64) -> Result<Duration> {
-    if let Some(d) = crate::text::seconds(seconds) {
-        Ok(d)
-    } else {
-        Err(Error::Flag {
-            flag,
-            message: format!("`{seconds}` is not a positive number of seconds"),
-        })
-    }
-}
-
 /// Where the shipped suite is installed (the Debian package's layout).
 pub const INSTALLED: &str = "/usr/share/hostscript";
 

@@ -82,7 +82,7 @@ pub fn start(
 }
 
 fn remediation_timeout(change: &ChangeArgs) -> Result<Duration> {
-    crate::commands::seconds_from_flag("--remediation-timeout", change.remediation_timeout)
+    Ok(change.remediation_timeout)
 }
 
 fn list(session: &Session, format: DocFormat) -> Result<u8> {

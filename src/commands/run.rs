@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::{RunArgs, RunFormat};
-use crate::commands::{Session, SessionOptions, display_paths, timeout_from_flag};
+use crate::commands::{Session, SessionOptions, display_paths};
 use crate::error::{Error, Result, exit_code};
 use crate::outcome::CheckResult;
 use crate::report::{self, Item, Reporter, Sequencer, Summary};
@@ -18,8 +18,12 @@ use crate::target::RunTarget;
 
 pub fn execute(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
-    let timeout = timeout_from_flag(args.timeout)?;
-    let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
+    let timeout = args.timeout;
+    let selector = Selector::with_skip(
+        &args.selection.only,
+        &args.selection.tag,
+        &args.selection.skip,
+    )?;
     if !args.fix
         && (args.change.dry_run
             || args.change.log.is_some()
@@ -71,6 +75,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         remediating: None,
     })?;
 
+    let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &args.selection.waivers)?;
     if session.loaded.checks.is_empty() && session.loaded.failures.is_empty() {
         return Err(Error::NoChecks {
             paths: display_paths(&args.selection.paths),
@@ -82,11 +87,17 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             selection: selector.describe(),
         });
     }
+    let excluded = checks
+        .iter()
+        .filter_map(|c| selector.skipped_by(&c.id).map(|g| (c.id.clone(), g)))
+        .collect();
     let options = RunnerOptions {
         jobs: session.jobs,
         default_timeout: timeout,
         grace: Duration::from_secs(1),
         remote_host,
+        excluded,
+        waivers,
     };
     let color = crate::commands::use_color(args.output.color);
     if args.output.format != RunFormat::Human {
@@ -176,16 +187,24 @@ pub(crate) fn run_and_report<'a>(
     let mut results: Vec<Option<CheckResult>> = vec![None; items.len()];
     let mut sequencer = Sequencer::new(items.len());
     let mut write_error: Option<std::io::Error> = None;
-    let mut deliver = |index: usize, result: CheckResult, reporter: &mut Box<dyn Reporter + 'a>| {
-        for (i, ready) in sequencer.push(index, result) {
-            if write_error.is_none()
-                && let Err(e) = reporter.check_finished(&items[i], &ready)
-            {
-                write_error = Some(e);
+    let today = crate::waivers::today();
+    let mut notes: Vec<String> = Vec::new();
+    let mut deliver =
+        |index: usize, mut result: CheckResult, reporter: &mut Box<dyn Reporter + 'a>| {
+            for note in options.waivers.apply(&items[index].id, &mut result, &today) {
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
             }
-            results[i] = Some(ready);
-        }
-    };
+            for (i, ready) in sequencer.push(index, result) {
+                if write_error.is_none()
+                    && let Err(e) = reporter.check_finished(&items[i], &ready)
+                {
+                    write_error = Some(e);
+                }
+                results[i] = Some(ready);
+            }
+        };
     for (i, result) in early.into_iter().enumerate() {
         deliver(i, result, &mut reporter);
     }
@@ -198,6 +217,9 @@ pub(crate) fn run_and_report<'a>(
             deliver(offset + index, result, &mut reporter);
         },
     );
+    for note in &notes {
+        eprintln!("hostscript: {note}");
+    }
     let finished: Vec<(Item, CheckResult)> = items
         .iter()
         .cloned()

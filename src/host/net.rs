@@ -56,6 +56,13 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Connected {
     };
     let failure = match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(())) => None,
+        Ok(Err(e)) if is_dns_failure(&e) => Some((
+            format!(
+                "{}: DNS lookup failed: the name does not resolve ({e})",
+                show(endpoint)
+            ),
+            super::ErrorKind::NotFound,
+        )),
         Ok(Err(e)) => Some((describe(endpoint, &e), super::ErrorKind::of_io(&e))),
         Err(_) => Some((
             format!(
@@ -72,6 +79,12 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Connected {
         error: failure.map(|(m, _)| m),
         duration: started.elapsed(),
     }
+}
+
+/// getaddrinfo's failures reach tokio as "failed to lookup address information: ...".
+fn is_dns_failure(e: &std::io::Error) -> bool {
+    e.to_string()
+        .contains("failed to lookup address information")
 }
 
 fn show(endpoint: &Endpoint) -> String {

@@ -109,8 +109,9 @@ impl<W: Write> Reporter for Human<W> {
         };
         writeln!(
             self.out,
-            "\n{} checks on {}: {} in {} — {verdict}",
+            "\n{} check{} on {}: {} in {} — {verdict}",
             summary.total(),
+            if summary.total() == 1 { "" } else { "s" },
             summary.host,
             counts.join(", "),
             short_duration(summary.duration),

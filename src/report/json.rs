@@ -38,6 +38,9 @@ struct CheckRecord {
     /// `remediation` is null.
     #[serde(skip_serializing_if = "Option::is_none")]
     no_fix: Option<String>,
+    /// The waiver that made this result `skip` (`details.waived_status` keeps the real one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiver: Option<crate::outcome::Waived>,
 }
 
 pub struct Json<W: Write> {
@@ -68,6 +71,7 @@ impl<W: Write> Reporter for Json<W> {
             duration_ms: result.duration.as_millis() as u64,
             demoted_from: result.demoted_from,
             no_fix: result.no_fix.clone(),
+            waiver: result.waived.clone(),
         });
         Ok(())
     }
