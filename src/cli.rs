@@ -212,6 +212,15 @@ pub struct RunArgs {
     )]
     pub timeout: std::time::Duration,
 
+    /// Run the checks that did not pass again until every required check passes or DURATION
+    /// is up (after remediating, say); the report is the last attempt's
+    #[arg(long, value_name = "DURATION", value_parser = crate::text::parse_duration, env = "HOSTSCRIPT_RETRY_TIMEOUT", help_heading = "Limits")]
+    pub retry_timeout: Option<std::time::Duration>,
+
+    /// Pause between attempts with --retry-timeout (default 1s)
+    #[arg(long, value_name = "DURATION", default_value = "1", value_parser = crate::text::parse_duration, env = "HOSTSCRIPT_SLEEP", help_heading = "Limits")]
+    pub sleep: std::time::Duration,
+
     /// Look at HOST[:PORT]: a host other than localhost/127.0.0.1/::1 runs only the
     /// remote-capable checks (the rest skip as local-only); sets the flintlock_endpoint var
     #[arg(long, value_name = "HOST[:PORT]", env = "HOSTSCRIPT_TARGET")]

@@ -1143,3 +1143,69 @@ reason = "passes anyway"
         lint.stdout
     );
 }
+
+#[test]
+fn retry_timeout_waits_until_ready_and_reports_the_last_attempt() {
+    let t = Test::new();
+    let flag = t.path("ready");
+    let t = t.file(
+        "c/a.rhai",
+        &[
+            check("steady", r#"pass("always")"#),
+            check(
+                "becomes.ready",
+                &format!(
+                    r#"if fs::exists("{}") {{ pass("ready") }} else {{ fail("not yet") }}"#,
+                    flag.display()
+                ),
+            ),
+        ]
+        .concat(),
+    );
+    let maker = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1200));
+            std::fs::write(flag, "").expect("flag");
+        })
+    };
+    let out = t.run(&[
+        "run",
+        "c",
+        "--format",
+        "json",
+        "--retry-timeout",
+        "20s",
+        "--sleep",
+        "300ms",
+    ]);
+    let _ = maker.join();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let doc = out.json();
+    assert!(doc["attempts"].as_u64().unwrap_or(0) >= 2, "{doc}");
+    assert_eq!(out.status("becomes.ready"), "pass");
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(10),
+        "{:?}",
+        out.elapsed
+    );
+    // Never ready: the time is up, the last attempt is reported, exit 1.
+    let never = Test::new().file("c/a.rhai", &check("never", r#"fail("no")"#));
+    let out = never.run(&[
+        "run",
+        "c",
+        "--retry-timeout",
+        "1s",
+        "--sleep",
+        "200ms",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains(" attempts — FAILED"), "{}", out.stdout);
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(5),
+        "{:?}",
+        out.elapsed
+    );
+}

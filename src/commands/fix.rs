@@ -35,7 +35,7 @@ fn check_phase(
     let (summary, results) = run_and_report(session, checks, options, started, |items| {
         if json {
             // Kept as data: the value is taken from the results below.
-            Box::new(Silent) as Box<dyn Reporter>
+            Box::new(report::Silent) as Box<dyn Reporter>
         } else {
             report::for_format(
                 report::Format::Human,
@@ -51,18 +51,6 @@ fn check_phase(
         results,
         json,
     })
-}
-
-/// A reporter that shows nothing (the JSON phases are composed at the end).
-struct Silent;
-
-impl Reporter for Silent {
-    fn check_finished(&mut self, _: &Item, _: &CheckResult) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The JSON report of a finished run, as a value.

@@ -124,18 +124,98 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         return Ok(code);
     }
     let format = args.output.format;
-    let (summary, results) = run_and_report(&session, &checks, &options, started, |items| {
-        report::for_format(
-            format.into(),
-            Box::new(crate::report::stdout()),
-            color,
-            items,
-        )
-    })?;
+    let (summary, results) = match args.retry_timeout {
+        None => run_and_report(&session, &checks, &options, started, |items| {
+            report::for_format(
+                format.into(),
+                Box::new(crate::report::stdout()),
+                color,
+                items,
+            )
+        })?,
+        Some(limit) => {
+            let (summary, results) =
+                run_until_ready(&session, &checks, &options, started, limit, args.sleep)?;
+            let items: Vec<Item> = results.iter().map(|(i, _)| i.clone()).collect();
+            let mut reporter = report::for_format(
+                format.into(),
+                Box::new(crate::report::stdout()),
+                color,
+                &items,
+            );
+            report::replay(reporter.as_mut(), &results, &summary).map_err(Error::Output)?;
+            (summary, results)
+        }
+    };
     write_outputs(&outputs, &results, &summary)?;
     // Threads of abandoned checks must not keep the process alive.
     session.runtime.shutdown_background();
     Ok(exit_for(&summary))
+}
+
+/// `--retry-timeout`: runs the checks, then again those that did not pass (with what they
+/// need) every `sleep`, until every required check passes or `limit` is up. Attempts before
+/// the last are silent; on a terminal, stderr shows the progress.
+fn run_until_ready(
+    session: &Session,
+    checks: &[CheckDef],
+    options: &RunnerOptions,
+    started: Instant,
+    limit: Duration,
+    sleep: Duration,
+) -> Result<(Summary, Vec<(Item, CheckResult)>)> {
+    use std::io::IsTerminal;
+    let deadline = started + limit;
+    let progress = std::io::stderr().is_terminal();
+    let silent = |_: &[Item]| Box::new(report::Silent) as Box<dyn Reporter>;
+    let (mut summary, mut results) = run_and_report(session, checks, options, started, silent)?;
+    let mut attempts = 1;
+    loop {
+        let waiting: Vec<String> = results
+            .iter()
+            .filter(|(item, r)| {
+                item.required
+                    && matches!(
+                        r.status,
+                        crate::outcome::Status::Fail | crate::outcome::Status::Error
+                    )
+            })
+            .map(|(item, _)| item.id.clone())
+            .collect();
+        if waiting.is_empty()
+            || Instant::now() + sleep >= deadline
+            || crate::interrupt::requested().is_some()
+        {
+            break;
+        }
+        if progress {
+            eprintln!(
+                "hostscript: attempt {attempts}: {} not ready ({}); again in {}",
+                waiting.len(),
+                waiting.join(", "),
+                crate::text::human_duration(sleep)
+            );
+        }
+        std::thread::sleep(sleep);
+        // Those that did not pass, and what they need so their needs can be met.
+        let again: Vec<String> = results
+            .iter()
+            .filter(|(_, r)| r.status != crate::outcome::Status::Pass)
+            .map(|(item, _)| item.id.clone())
+            .collect();
+        let subset = Selector::with_skip(&again, &[], &[])?.apply(checks.to_vec());
+        let (_, rerun) = run_and_report(session, &subset, options, Instant::now(), silent)?;
+        for (item, result) in rerun {
+            if let Some(slot) = results.iter_mut().find(|(i, _)| i.id == item.id) {
+                slot.1 = result;
+            }
+        }
+        attempts += 1;
+        summary = Summary::new(&results, started.elapsed(), summary.host.clone());
+    }
+    summary.attempts = attempts;
+    summary.duration = started.elapsed();
+    Ok((summary, results))
 }
 
 /// Writes the `-o FORMAT=FILE` reports of a finished run.

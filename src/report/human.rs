@@ -109,12 +109,17 @@ impl<W: Write> Reporter for Human<W> {
         };
         writeln!(
             self.out,
-            "\n{} check{} on {}: {} in {} — {verdict}",
+            "\n{} check{} on {}: {} in {}{} — {verdict}",
             summary.total(),
             if summary.total() == 1 { "" } else { "s" },
             summary.host,
             counts.join(", "),
             short_duration(summary.duration),
+            if summary.attempts > 1 {
+                format!(" after {} attempts", summary.attempts)
+            } else {
+                String::new()
+            },
         )?;
         self.out.flush()
     }

@@ -18,6 +18,8 @@ struct Document<'a> {
     ok: bool,
     host: &'a str,
     duration_ms: u64,
+    /// How many times the checks ran before this report (`--retry-timeout`).
+    attempts: usize,
     summary: BTreeMap<&'static str, usize>,
     checks: &'a [CheckRecord],
 }
@@ -99,6 +101,7 @@ impl<W: Write> Json<W> {
             ok: summary.ok(),
             host: &summary.host,
             duration_ms: summary.duration.as_millis() as u64,
+            attempts: summary.attempts,
             summary: counts,
             checks: &self.records,
         };

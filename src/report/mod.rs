@@ -116,6 +116,8 @@ pub struct Summary {
     pub host: String,
     /// Required checks that failed or errored.
     pub blocking: usize,
+    /// How many times the checks ran (`--retry-timeout`); 1 otherwise.
+    pub attempts: usize,
 }
 
 impl Summary {
@@ -133,6 +135,7 @@ impl Summary {
             duration,
             host,
             blocking,
+            attempts: 1,
         }
     }
 
@@ -153,6 +156,31 @@ pub trait Reporter {
     fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()>;
     /// Called once at the end.
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+}
+
+/// A reporter that shows nothing: attempts before the last (`--retry-timeout`), and phases
+/// `run --fix` composes at the end.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn check_finished(&mut self, _: &Item, _: &CheckResult) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, _: &Summary) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Feeds a finished run to a reporter, in order.
+pub fn replay(
+    reporter: &mut dyn Reporter,
+    results: &[(Item, CheckResult)],
+    summary: &Summary,
+) -> io::Result<()> {
+    for (item, result) in results {
+        reporter.check_finished(item, result)?;
+    }
+    reporter.finish(summary)
 }
 
 /// The formats a run can be reported in; the command line maps its own enum onto this one.
