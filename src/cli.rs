@@ -266,6 +266,10 @@ pub enum RunFormat {
     Prometheus,
     /// JUnit XML, for CI test reports
     Junit,
+    /// TAP version 14, for CI systems that read TAP
+    Tap,
+    /// One Nagios/Icinga plugin line with perfdata; exit 0/1/2/3
+    Nagios,
 }
 
 impl From<RunFormat> for crate::report::Format {
@@ -275,6 +279,8 @@ impl From<RunFormat> for crate::report::Format {
             RunFormat::Json => crate::report::Format::Json,
             RunFormat::Prometheus => crate::report::Format::Prometheus,
             RunFormat::Junit => crate::report::Format::Junit,
+            RunFormat::Tap => crate::report::Format::Tap,
+            RunFormat::Nagios => crate::report::Format::Nagios,
         }
     }
 }
@@ -287,7 +293,9 @@ impl RunFormat {
             .filter(|(_, f)| !f.is_empty())
             .ok_or_else(|| format!("`{arg}`: expected FORMAT=FILE, e.g. junit=report.xml"))?;
         let format = <RunFormat as ValueEnum>::from_str(format, true).map_err(|_| {
-            format!("`{arg}`: unknown format `{format}` (human, json, prometheus, junit)")
+            format!(
+                "`{arg}`: unknown format `{format}` (human, json, prometheus, junit, tap, nagios)"
+            )
         })?;
         Ok((format, PathBuf::from(file)))
     }

@@ -174,15 +174,30 @@ fn human_report_shows_status_fix_and_summary_and_colours_only_when_asked() {
 
     let coloured = t.run(&["run", "c", "--color", "always"]);
     assert!(
-        coloured.stdout.contains("\x1b[31;1mFAIL"),
+        coloured.stdout.contains("\x1b[1m\x1b[31mFAIL"),
         "{}",
         coloured.stdout
     );
-    let no_color = t.run_with_env(&["run", "c", "--color", "always"], &[("NO_COLOR", "1")]);
+    // The conventions: a flag beats the environment (no-color.org); with `auto`, NO_COLOR
+    // beats CLICOLOR_FORCE, which beats TERM=dumb and a pipe.
+    let colours = |args: &[&str], env: &[(&str, &str)]| {
+        let mut full = vec!["run", "c"];
+        full.extend_from_slice(args);
+        t.run_with_env(&full, env).stdout.contains('\x1b')
+    };
     assert!(
-        !no_color.stdout.contains('\x1b'),
-        "NO_COLOR wins over --color always"
+        colours(&["--color", "always"], &[("NO_COLOR", "1")]),
+        "--color always beats NO_COLOR"
     );
+    assert!(!colours(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!colours(&[], &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]));
+    assert!(
+        colours(&[], &[("CLICOLOR_FORCE", "1")]),
+        "CLICOLOR_FORCE colours a pipe"
+    );
+    assert!(!colours(&[], &[("CLICOLOR_FORCE", "0")]));
+    assert!(!colours(&[], &[("TERM", "dumb")]));
+    assert!(!colours(&[], &[]), "a pipe gets no colour");
 }
 
 #[test]

@@ -48,6 +48,12 @@ fn normalize(text: &str) -> String {
             }
             line = format!("{}time=\"T\"{}", &line[..at], &rest[end + 1..]);
         }
+        // Nagios perfdata: duration=0.012s.
+        if let Some(at) = line.find("duration=")
+            && let Some(end) = line[at..].find("s;")
+        {
+            line = format!("{}duration=T{}", &line[..at], &line[at + end..]);
+        }
         // Prometheus: duration and timestamp series.
         if (line.starts_with("hostscript_check_duration_seconds")
             || line.starts_with("hostscript_run_duration_seconds")
@@ -73,7 +79,9 @@ fn golden(name: &str, args: &[&str]) {
     let mut full = vec!["run", "c", "--jobs", "1", "--color", "never"];
     full.extend_from_slice(args);
     let out = t.run(&full);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    // Nagios exits with the plugin state (2, CRITICAL); every other format 1.
+    let want_code = if args.contains(&"nagios") { 2 } else { 1 };
+    assert_eq!(out.code, want_code, "{}", out.stderr);
     let got = normalize(&out.stdout);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -99,4 +107,30 @@ fn the_junit_report_matches_its_golden_file() {
 #[test]
 fn the_prometheus_report_matches_its_golden_file() {
     golden("prometheus.prom", &["--format", "prometheus"]);
+}
+
+#[test]
+fn the_tap_report_matches_its_golden_file() {
+    golden("tap.txt", &["--format", "tap"]);
+}
+
+#[test]
+fn the_nagios_line_matches_its_golden_file() {
+    golden("nagios.txt", &["--format", "nagios"]);
+}
+
+#[test]
+fn nagios_exit_codes_are_plugin_states() {
+    for (body, code, word) in [
+        (r#"pass("ok")"#, 0, "HOSTSCRIPT OK"),
+        (r#"warn("hmm")"#, 1, "HOSTSCRIPT WARNING"),
+        (r#"fail("no")"#, 2, "HOSTSCRIPT CRITICAL"),
+        (r#"throw "cannot tell""#, 3, "HOSTSCRIPT UNKNOWN"),
+    ] {
+        let t = Test::new().file("c/a.rhai", &crate::support::check("x", body));
+        let out = t.run(&["run", "c", "--format", "nagios"]);
+        assert_eq!(out.code, code, "{body}: {}", out.stdout);
+        assert!(out.stdout.starts_with(word), "{body}: {}", out.stdout);
+        assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    }
 }

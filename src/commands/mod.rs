@@ -225,10 +225,14 @@ pub fn install_signal_listener(runtime: &tokio::runtime::Handle) {
 pub fn use_color(choice: crate::cli::Color) -> bool {
     use std::io::IsTerminal;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let force = std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0");
     match choice {
-        _ if no_color => false,
+        // A flag on the command line beats the environment (no-color.org).
         crate::cli::Color::Always => true,
         crate::cli::Color::Never => false,
+        crate::cli::Color::Auto if no_color => false,
+        crate::cli::Color::Auto if force => true,
+        crate::cli::Color::Auto if std::env::var("TERM").is_ok_and(|t| t == "dumb") => false,
         crate::cli::Color::Auto => std::io::stdout().is_terminal(),
     }
 }

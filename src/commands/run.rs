@@ -47,7 +47,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         .as_ref()
         .filter(|t| !t.is_local())
         .map(|t| t.host.clone());
-    if args.fix && matches!(args.output.format, RunFormat::Prometheus | RunFormat::Junit) {
+    if args.fix && !matches!(args.output.format, RunFormat::Human | RunFormat::Json) {
         return Err(Error::Flag {
             flag: "--fix",
             message: "reports before and after, which prometheus and junit cannot carry; use human or json".into(),
@@ -150,6 +150,10 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     write_outputs(&outputs, &results, &summary)?;
     // Threads of abandoned checks must not keep the process alive.
     session.runtime.shutdown_background();
+    if format == RunFormat::Nagios {
+        // A Nagios plugin's exit status is its state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+        return Ok(report::nagios::nagios_state(&results) as u8);
+    }
     Ok(exit_for(&summary))
 }
 

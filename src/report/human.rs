@@ -30,11 +30,7 @@ impl<W: Write> Human<W> {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        crate::report::paint(self.color, code, text)
     }
 
     fn status_label(&self, status: Status) -> String {

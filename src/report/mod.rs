@@ -5,8 +5,10 @@
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod nagios;
 pub mod prometheus;
 pub mod remediation;
+pub mod tap;
 
 /// Standard output for reports, tolerant of a reader that went away: once a write fails with
 /// a broken pipe (`hostscript run checks/ | head`), the rest of the output is dropped silently
@@ -158,6 +160,31 @@ pub trait Reporter {
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
 }
 
+/// Text in a terminal style (anstyle, as clap uses), or plain when colour is off. `code` names
+/// the style the way SGR does: `31` red, `32` green, `33` yellow, `35` magenta, `36` cyan,
+/// `2` dim, `;1` bold.
+pub(crate) fn paint(color: bool, code: &str, text: &str) -> String {
+    use anstyle::{AnsiColor, Style};
+    if !color {
+        return text.to_string();
+    }
+    let (base, bold) = match code.strip_suffix(";1") {
+        Some(base) => (base, true),
+        None => (code, false),
+    };
+    let style = match base {
+        "31" => Style::new().fg_color(Some(AnsiColor::Red.into())),
+        "32" => Style::new().fg_color(Some(AnsiColor::Green.into())),
+        "33" => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        "35" => Style::new().fg_color(Some(AnsiColor::Magenta.into())),
+        "36" => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
+        "2" => Style::new().dimmed(),
+        _ => Style::new(),
+    };
+    let style = if bold { style.bold() } else { style };
+    format!("{style}{text}{style:#}")
+}
+
 /// A reporter that shows nothing: attempts before the last (`--retry-timeout`), and phases
 /// `run --fix` composes at the end.
 pub struct Silent;
@@ -190,6 +217,8 @@ pub enum Format {
     Json,
     Prometheus,
     Junit,
+    Tap,
+    Nagios,
 }
 
 /// The registry of run formats: the reporter for `format` writing to `out`. A new format is
@@ -205,6 +234,8 @@ pub fn for_format<'a>(
         Format::Json => Box::new(json::Json::new(out)),
         Format::Prometheus => Box::new(prometheus::Prometheus::new(out)),
         Format::Junit => Box::new(junit::Junit::new(out)),
+        Format::Tap => Box::new(tap::Tap::new(out)),
+        Format::Nagios => Box::new(nagios::Nagios::new(out)),
     }
 }
 

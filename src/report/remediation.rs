@@ -18,11 +18,7 @@ pub struct RunInfo {
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+    crate::report::paint(color, code, text)
 }
 
 fn outcome_label(color: bool, outcome: Outcome) -> String {
