@@ -289,6 +289,13 @@ fn set_ini(
             while at > logical[start].last + 1 && lines[at - 1].trim().is_empty() {
                 at -= 1;
             }
+            // A line that ends in `\\` with nothing after it would swallow the new one.
+            if at > 0 && lines[at - 1].ends_with('\\') {
+                return Err(format!(
+                    "line {} of [{section}] ends with `\\` and continues into nothing: fix the file first",
+                    at
+                ));
+            }
             lines.insert(at, wanted_line);
         }
     }
