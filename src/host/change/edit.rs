@@ -292,8 +292,7 @@ fn set_ini(
             // A line that ends in `\\` with nothing after it would swallow the new one.
             if at > 0 && lines[at - 1].ends_with('\\') {
                 return Err(format!(
-                    "line {} of [{section}] ends with `\\` and continues into nothing: fix the file first",
-                    at
+                    "line {at} of [{section}] ends with `\\` and continues into nothing: fix the file first"
                 ));
             }
             lines.insert(at, wanted_line);
