@@ -17,13 +17,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run checks and report; exit 0 when every required check passes
+    #[command(
+        after_help = "Examples:\n  hostscript run checks/\n  hostscript run checks/ --tag thinpool -o junit=report.xml\n  hostscript run checks/ --fix --dry-run"
+    )]
     Run(RunArgs),
     /// List the checks the scripts define, without running them
+    #[command(
+        after_help = "Examples:\n  hostscript list checks/\n  hostscript list checks/ --only 'containerd.*' --format json"
+    )]
     List(ListArgs),
     /// Compile every script and report every error as file:line:col; exit 1 if any
+    #[command(
+        after_help = "Examples:\n  hostscript lint checks/\n  hostscript lint checks/ remediations/ site/"
+    )]
     Lint(LintArgs),
     /// Apply remediations (or show what they would change with --dry-run)
+    #[command(
+        after_help = "Examples:\n  hostscript remediate --list\n  hostscript remediate thinpool --dry-run\n  sudo hostscript remediate thinpool containerd-dev"
+    )]
     Remediate(RemediateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  hostscript completions bash > /etc/bash_completion.d/hostscript\n  hostscript completions zsh > \"${fpath[1]}/_hostscript\"\n  hostscript completions fish > ~/.config/fish/completions/hostscript.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(
+        after_help = "Examples:\n  hostscript man > /usr/share/man/man1/hostscript.1\n  hostscript man | man -l -"
+    )]
+    Man,
 }
 
 /// How remediations change the host (shared by `remediate` and `run --fix`).
@@ -129,6 +154,21 @@ pub struct RunOutputArgs {
     /// When to colour human output
     #[arg(long, value_enum, default_value_t = Color::Auto, help_heading = "Output")]
     pub color: Color,
+
+    /// Show only the checks that did not pass, and the summary
+    #[arg(
+        short,
+        long,
+        env = "HOSTSCRIPT_QUIET",
+        conflicts_with = "verbose",
+        help_heading = "Output"
+    )]
+    pub quiet: bool,
+
+    /// -v: every check's details; -vv: also log every host call with its duration on stderr
+    /// (or RUST_LOG=hostscript=debug)
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
 }
 
 /// How `remediate` reports.

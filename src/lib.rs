@@ -33,7 +33,29 @@ pub mod vars;
 pub(crate) mod waivers;
 
 /// Runs one command line and returns the process exit code.
+/// `-vv` (or `RUST_LOG`, e.g. `RUST_LOG=hostscript=debug`): every host call on stderr with its
+/// argv or target and duration, for debugging a slow or odd check.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = if verbose >= 2 {
+        EnvFilter::new("hostscript=debug")
+    } else if let Ok(spec) = std::env::var("RUST_LOG") {
+        EnvFilter::new(spec)
+    } else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 pub fn run(cli: cli::Cli) -> u8 {
+    init_tracing(match &cli.command {
+        cli::Command::Run(args) => args.output.verbose,
+        _ => 0,
+    });
     // Orphans of the commands checks run come back to us, so none outlives the run.
     host::cmd::become_subreaper();
     let result = match cli.command {
@@ -41,6 +63,8 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::List(args) => commands::list::execute(args),
         cli::Command::Lint(args) => commands::lint::execute(args),
         cli::Command::Remediate(args) => commands::remediate::execute(args),
+        cli::Command::Completions { shell } => commands::help::completions(shell),
+        cli::Command::Man => commands::help::man(),
     };
     host::cmd::kill_everything();
     // An interrupted run has printed its partial report; its status is the signal's.

@@ -163,7 +163,31 @@ fn human_report_shows_status_fix_and_summary_and_colours_only_when_asked() {
         "{}",
         out.stdout
     );
-    assert_eq!(lines[3].trim(), "major=10");
+    // A pass's details show with -v; -q shows only what did not pass.
+    assert!(!out.stdout.contains("major=10"), "{}", out.stdout);
+    let verbose = t.run(&["run", "c", "-v"]);
+    assert_eq!(
+        verbose.stdout.lines().nth(3).map(str::trim),
+        Some("major=10"),
+        "{}",
+        verbose.stdout
+    );
+    let quiet = t.run(&["run", "c", "-q"]);
+    assert!(!quiet.stdout.contains("kvm.device"), "{}", quiet.stdout);
+    assert!(
+        quiet.stdout.contains("FAIL   kvm.access") && quiet.stdout.contains("2 checks on"),
+        "{}",
+        quiet.stdout
+    );
+    // -vv logs the host calls on stderr, not in the report.
+    let traced = Test::new().file("c/a.rhai", &check("t", r#"cmd::run(["true"]); pass("")"#));
+    let out_vv = traced.run(&["run", "c", "-vv"]);
+    assert!(
+        out_vv.stderr.contains("cmd::run argv=[\"true\"]"),
+        "{}",
+        out_vv.stderr
+    );
+    assert!(!out_vv.stdout.contains("cmd::run"), "{}", out_vv.stdout);
     assert!(out.stdout.contains("2 checks on"), "{}", out.stdout);
     assert!(
         out.stdout
@@ -1223,4 +1247,38 @@ fn retry_timeout_waits_until_ready_and_reports_the_last_attempt() {
         "{:?}",
         out.elapsed
     );
+}
+
+#[test]
+fn completions_man_page_and_help_examples_come_from_the_flags() {
+    let t = Test::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = t.run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        // fish writes `-l waivers`; bash and zsh `--waivers`.
+        for flag in ["retry-timeout", "waivers", "skip"] {
+            assert!(out.stdout.contains(flag), "{shell} completion lacks {flag}");
+        }
+    }
+    // bash accepts what it generated.
+    let bash = t.run(&["completions", "bash"]);
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &bash.stdout])
+        .status()
+        .expect("bash");
+    assert!(checked.success());
+    let man = t.run(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(
+        man.stdout.starts_with(".ie") && man.stdout.contains(".TH hostscript 1"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    for sub in ["run", "list", "lint", "remediate"] {
+        let help = t.run(&[sub, "--help"]);
+        assert!(
+            help.stdout.contains("Examples:\n  hostscript "),
+            "{sub} --help has no examples"
+        );
+    }
 }

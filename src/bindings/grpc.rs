@@ -143,9 +143,16 @@ fn call(
     request: Dynamic,
     options: Map,
 ) -> Result<Dynamic, Failure> {
+    let started = std::time::Instant::now();
+    let shown = target.to_string();
     let target = Target::parse(target)?;
     let options = call_options(options)?;
     let client = grpc::client();
+    let _log = CallLog {
+        target: shown,
+        method: method.to_string(),
+        started,
+    };
     runtime.block_on(async {
         let method = client.method(&target, method, &options).await?;
         let request = to_message(&method, &request)?;
@@ -482,6 +489,24 @@ fn name_or(path: &str, fallback: &str) -> String {
         fallback.to_string()
     } else {
         format!("field `{path}`")
+    }
+}
+
+/// Logs one gRPC call with its duration when it ends (`-vv`).
+struct CallLog {
+    target: String,
+    method: String,
+    started: std::time::Instant,
+}
+
+impl Drop for CallLog {
+    fn drop(&mut self) {
+        tracing::debug!(
+            target = %self.target,
+            method = %self.method,
+            ms = self.started.elapsed().as_millis() as u64,
+            "grpc::invoke"
+        );
     }
 }
 

@@ -30,7 +30,7 @@ fn check_phase(
     options: &RunnerOptions,
     started: Instant,
     json: bool,
-    color: bool,
+    look: report::Look,
 ) -> Result<Phase> {
     let (summary, results) = run_and_report(session, checks, options, started, |items| {
         if json {
@@ -40,7 +40,7 @@ fn check_phase(
             report::for_format(
                 report::Format::Human,
                 Box::new(report::stdout()),
-                color,
+                look,
                 items,
             )
         }
@@ -67,10 +67,11 @@ pub(crate) fn execute(
     session: &Session,
     checks: &[CheckDef],
     options: &RunnerOptions,
-    color: bool,
+    look: report::Look,
     started: Instant,
     outputs: &[(RunFormat, PathBuf)],
 ) -> Result<u8> {
+    let color = look.color;
     let json = args.output.format == RunFormat::Json;
     // The remediations load first, so a bad remediation directory stops the run before any
     // report.
@@ -81,7 +82,7 @@ pub(crate) fn execute(
         &args.selection.vars.flags,
     )?;
     let mut stdout = report::stdout();
-    let before = check_phase(session, checks, options, started, json, color)?;
+    let before = check_phase(session, checks, options, started, json, look)?;
     let finish = |stdout: &mut report::Stdout,
                   phase: &Phase,
                   remediation: Option<serde_json::Value>,
@@ -212,7 +213,7 @@ pub(crate) fn execute(
     if !json {
         writeln!(stdout, "\nChecking again:\n").map_err(Error::Output)?;
     }
-    let after = check_phase(session, checks, options, Instant::now(), json, color)?;
+    let after = check_phase(session, checks, options, Instant::now(), json, look)?;
     let changes = before_after(&before.results, &after.results);
     if !json {
         writeln!(stdout, "\nBefore → after:").map_err(Error::Output)?;

@@ -2,6 +2,7 @@
 //! engine built, files loaded) and then does its one job with it.
 
 pub mod fix;
+pub mod help;
 pub mod lint;
 pub mod list;
 pub mod remediate;

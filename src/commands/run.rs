@@ -100,6 +100,11 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         waivers,
     };
     let color = crate::commands::use_color(args.output.color);
+    let look = report::Look {
+        color,
+        quiet: args.output.quiet,
+        details: args.output.verbose > 0,
+    };
     if args.output.format != RunFormat::Human {
         for failure in &session.loaded.failures {
             eprintln!("hostscript: {}", failure.diagnostic);
@@ -118,7 +123,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         })?;
     if args.fix {
         let code = crate::commands::fix::execute(
-            &args, &session, &checks, &options, color, started, &outputs,
+            &args, &session, &checks, &options, look, started, &outputs,
         )?;
         session.runtime.shutdown_background();
         return Ok(code);
@@ -129,7 +134,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             report::for_format(
                 format.into(),
                 Box::new(crate::report::stdout()),
-                color,
+                look,
                 items,
             )
         })?,
@@ -140,7 +145,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             let mut reporter = report::for_format(
                 format.into(),
                 Box::new(crate::report::stdout()),
-                color,
+                look,
                 &items,
             );
             report::replay(reporter.as_mut(), &results, &summary).map_err(Error::Output)?;

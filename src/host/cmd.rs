@@ -325,6 +325,12 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
     if let Some(task) = stdin_task {
         task.abort();
     }
+    tracing::debug!(
+        argv = ?spec.argv,
+        ms = started.elapsed().as_millis() as u64,
+        ok = finished.as_ref().is_ok_and(|(_, _, s)| s.as_ref().is_ok_and(|s| s.success())),
+        "cmd::run"
+    );
     if STOPPED.load(Ordering::Relaxed) {
         return Err(CmdError::Interrupted);
     }

@@ -133,6 +133,7 @@ fn existing(
 }
 
 pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
+    tracing::debug!(path = %path.display(), "fs::stat");
     let meta = if follow_symlinks {
         std::fs::metadata(path)
     } else {
@@ -169,6 +170,7 @@ pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
 /// Reads a file as text (lossy UTF-8), refusing files larger than `max` bytes rather than
 /// returning part of them: half a config file parses into wrong answers.
 pub fn read(path: &Path, max: usize) -> Result<String, FsError> {
+    tracing::debug!(path = %path.display(), "fs::read");
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking open: opening a FIFO without a writer would otherwise block past any budget.
     let file = std::fs::OpenOptions::new()

@@ -109,6 +109,7 @@ pub struct Link {
 
 /// All links of a namespace, in index order.
 pub fn links(netns: &Netns, timeout: Duration) -> Result<Vec<Link>, LinkError> {
+    tracing::debug!("link::list");
     let ns = netns.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -129,6 +130,7 @@ pub fn links(netns: &Netns, timeout: Duration) -> Result<Vec<Link>, LinkError> {
 
 /// One link by name.
 pub fn link(name: &str, netns: &Netns, timeout: Duration) -> Result<Link, LinkError> {
+    tracing::debug!(name, "link::get");
     links(netns, timeout)?
         .into_iter()
         .find(|l| l.name == name)

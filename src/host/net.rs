@@ -73,6 +73,12 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Connected {
             super::ErrorKind::Timeout,
         )),
     };
+    tracing::debug!(
+        target = %show(endpoint),
+        ms = started.elapsed().as_millis() as u64,
+        ok = failure.is_none(),
+        "net::connect"
+    );
     Connected {
         ok: failure.is_none(),
         kind: failure.as_ref().map(|(_, k)| *k),

@@ -11,11 +11,14 @@ use crate::text::human_duration as short_duration;
 pub struct Human<W: Write> {
     out: W,
     color: bool,
+    quiet: bool,
+    details: bool,
     id_width: usize,
 }
 
 impl<W: Write> Human<W> {
-    pub fn new(out: W, color: bool, items: &[Item]) -> Self {
+    pub fn new(out: W, look: crate::report::Look, items: &[Item]) -> Self {
+        let color = look.color;
         let id_width = items
             .iter()
             .map(|i| i.id.chars().count())
@@ -25,6 +28,8 @@ impl<W: Write> Human<W> {
         Human {
             out,
             color,
+            quiet: look.quiet,
+            details: look.details,
             id_width,
         }
     }
@@ -62,6 +67,10 @@ fn details_line(result: &CheckResult) -> Option<String> {
 
 impl<W: Write> Reporter for Human<W> {
     fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()> {
+        // -q: only what did not pass (the summary still counts everything).
+        if self.quiet && matches!(result.status, Status::Pass | Status::Skip) {
+            return Ok(());
+        }
         let label = self.status_label(result.status);
         let duration = self.paint("2", &format!("({})", short_duration(result.duration)));
         writeln!(
@@ -72,7 +81,10 @@ impl<W: Write> Reporter for Human<W> {
             width = self.id_width
         )?;
         let indent = " ".repeat(7);
-        if let Some(details) = details_line(result) {
+        // Details of what did not pass are always shown; of passes, with -v.
+        if (self.details || result.status != Status::Pass)
+            && let Some(details) = details_line(result)
+        {
             writeln!(self.out, "{indent}{}", self.paint("2", &details))?;
         }
         if let Some(fix) = result.fix(item.remediation.as_deref()) {

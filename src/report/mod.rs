@@ -210,6 +210,15 @@ pub fn replay(
     reporter.finish(summary)
 }
 
+/// How the human report looks: colour, and how much it shows (`-q`: only what did not pass;
+/// default: every check; `-v`: with details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    pub color: bool,
+    pub quiet: bool,
+    pub details: bool,
+}
+
 /// The formats a run can be reported in; the command line maps its own enum onto this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -226,11 +235,11 @@ pub enum Format {
 pub fn for_format<'a>(
     format: Format,
     out: Box<dyn io::Write + 'a>,
-    color: bool,
+    look: Look,
     items: &[Item],
 ) -> Box<dyn Reporter + 'a> {
     match format {
-        Format::Human => Box::new(human::Human::new(out, color, items)),
+        Format::Human => Box::new(human::Human::new(out, look, items)),
         Format::Json => Box::new(json::Json::new(out)),
         Format::Prometheus => Box::new(prometheus::Prometheus::new(out)),
         Format::Junit => Box::new(junit::Junit::new(out)),
@@ -253,7 +262,15 @@ pub fn write_files(
     for (format, path) in outputs {
         let mut buffer: Vec<u8> = Vec::new();
         let written = {
-            let mut reporter = for_format(*format, Box::new(&mut buffer), false, &items);
+            let mut reporter = for_format(
+                *format,
+                Box::new(&mut buffer),
+                Look {
+                    details: true,
+                    ..Look::default()
+                },
+                &items,
+            );
             results
                 .iter()
                 .try_for_each(|(item, result)| reporter.check_finished(item, result))
