@@ -44,6 +44,17 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// The primitives reference: the modules, or one module's functions with their signatures
+    #[command(
+        after_help = "Examples:\n  hostscript doc\n  hostscript doc fs\n  hostscript doc --definitions .rhai-defs   # for the Rhai language server"
+    )]
+    Doc {
+        /// One module (fs, cmd, grpc, ..., fix)
+        module: Option<String>,
+        /// Write Rhai definition files (.d.rhai) into DIR, for editors
+        #[arg(long, value_name = "DIR")]
+        definitions: Option<PathBuf>,
+    },
     /// Print the man page (roff)
     #[command(
         after_help = "Examples:\n  hostscript man > /usr/share/man/man1/hostscript.1\n  hostscript man | man -l -"

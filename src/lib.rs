@@ -65,6 +65,10 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Remediate(args) => commands::remediate::execute(args),
         cli::Command::Completions { shell } => commands::help::completions(shell),
         cli::Command::Man => commands::help::man(),
+        cli::Command::Doc {
+            module,
+            definitions,
+        } => commands::help::doc(module.as_deref(), definitions.as_deref()),
     };
     host::cmd::kill_everything();
     // An interrupted run has printed its partial report; its status is the signal's.

@@ -1282,3 +1282,96 @@ fn completions_man_page_and_help_examples_come_from_the_flags() {
         );
     }
 }
+
+#[test]
+fn lint_knows_the_primitives_and_the_vars() {
+    let t = Test::new()
+        .file("c/vars.toml", "kvm_device = \"/dev/kvm\"\n")
+        .file(
+            "c/a.rhai",
+            r#"check(#{ id: "x", description: "d", run: || { if fs::exsts("/x") { pass("") } else { fail(vars::kvm_devce) } } });
+check(#{ id: "y", description: "d", run: || { fs::read("/a", 1, 2, 3); pass(vars::kvm_device) } });
+"#,
+        );
+    let out = t.run(&["lint", "c"]);
+    assert_eq!(out.code, 1);
+    for needle in [
+        "c/a.rhai:1:54: no primitive `fs::exsts`; did you mean `fs::exists`?",
+        "no var `kvm_devce` in any vars file or --var; did you mean `vars::kvm_device`?",
+        "c/a.rhai:2:51: `fs::read` takes 1 or 2 argument(s), not 4",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle}\n{}", out.stdout);
+    }
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+    // A var given with --var is known.
+    let with = t.run(&["lint", "c", "--var", "kvm_devce=1"]);
+    assert!(!with.stdout.contains("kvm_devce"), "{}", with.stdout);
+}
+
+#[test]
+fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
+    let t = Test::new();
+    let list = t.run(&["doc"]);
+    assert_eq!(list.code, 0);
+    let modules: Vec<String> = list
+        .stdout
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(
+        modules.contains(&"fs".to_string()) && modules.contains(&"fix".to_string()),
+        "{modules:?}"
+    );
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README");
+    let mut missing = Vec::new();
+    let mut registered = std::collections::BTreeSet::new();
+    for module in &modules {
+        let out = t.run(&["doc", module]);
+        for line in out.stdout.lines() {
+            let name = line.split('(').next().unwrap_or_default().to_string();
+            registered.insert(name.clone());
+            let bare = name.split("::").nth(1).unwrap_or_default();
+            // The reference names each function: `fs::exists(..)`, or in a row that starts
+            // with its module (`fs::exists(p)`, `is_file`, ...).
+            let named =
+                readme.contains(&format!("`{name}")) || readme.contains(&format!("`{bare}`"));
+            if !named {
+                missing.push(name);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "registered but not in the README's reference: {missing:?}"
+    );
+    // And every `module::function(` the README's reference names is registered.
+    let reference = &readme[readme.find("## Primitives reference").expect("reference")..];
+    let reference = &reference[..reference.find("\n## Reports").unwrap_or(reference.len())];
+    let mut unknown = Vec::new();
+    for module in &modules {
+        let prefix = format!("`{module}::");
+        for (at, _) in reference.match_indices(&prefix) {
+            let rest = &reference[at + 1..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let followed_by_call = rest[name.len()..].starts_with('(');
+            if followed_by_call && !registered.contains(&name) {
+                unknown.push(name);
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "in the README but not registered: {unknown:?}"
+    );
+    // Definition files for editors.
+    let out = t.run(&["doc", "--definitions", "defs"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let fs_defs = std::fs::read_to_string(t.path("defs/fs.d.rhai")).expect("fs.d.rhai");
+    assert!(fs_defs.contains("fn exists("), "{fs_defs}");
+}

@@ -55,27 +55,37 @@ pub struct Remediating {
 pub fn register(engine: &mut Engine, ctx: Context) {
     verdict::register(engine);
     register_host_error(engine);
-    engine.register_static_module("vars", vars::module(&ctx.vars).into());
-    engine.register_static_module("cmd", cmd::module(ctx.runtime.clone()).into());
-    engine.register_static_module("fs", fs::module().into());
-    engine.register_static_module("dm", dm::module(ctx.runtime.clone()).into());
-    engine.register_static_module("grpc", grpc::module(ctx.runtime.clone()).into());
-    engine.register_static_module("link", link::module().into());
-    engine.register_static_module("net", net::module(ctx.runtime.clone()).into());
-    engine.register_static_module("proc", proc::module().into());
-    engine.register_static_module("kmod", kmod::module().into());
-    engine.register_static_module("systemd", systemd::module(ctx.runtime.clone()).into());
-    engine.register_static_module("sys", sys::module().into());
-    engine.register_static_module("toml", data::toml_module().into());
-    engine.register_static_module("json", data::json_module().into());
-    engine.register_static_module("yaml", data::yaml_module().into());
-    match &ctx.capability {
-        Capability::ReadOnly => {}
-        Capability::Remediate(remediating) => {
-            let module = fix::module(remediating.clone(), ctx.vars.clone(), ctx.runtime.clone());
-            engine.register_static_module("fix", module.into());
-        }
+    for (name, module) in modules(&ctx) {
+        engine.register_static_module(name, module.into());
     }
+}
+
+/// Every module of primitives, by namespace, as the engine registers them (`fix` only with
+/// the remediate capability): also what `hostscript doc` and `lint` read.
+pub fn modules(ctx: &Context) -> Vec<(&'static str, rhai::Module)> {
+    let mut all = vec![
+        ("vars", vars::module(&ctx.vars)),
+        ("cmd", cmd::module(ctx.runtime.clone())),
+        ("fs", fs::module()),
+        ("dm", dm::module(ctx.runtime.clone())),
+        ("grpc", grpc::module(ctx.runtime.clone())),
+        ("link", link::module()),
+        ("net", net::module(ctx.runtime.clone())),
+        ("proc", proc::module()),
+        ("kmod", kmod::module()),
+        ("systemd", systemd::module(ctx.runtime.clone())),
+        ("sys", sys::module()),
+        ("toml", data::toml_module()),
+        ("json", data::json_module()),
+        ("yaml", data::yaml_module()),
+    ];
+    if let Capability::Remediate(remediating) = &ctx.capability {
+        all.push((
+            "fix",
+            fix::module(remediating.clone(), ctx.vars.clone(), ctx.runtime.clone()),
+        ));
+    }
+    all
 }
 
 /// A runtime error at the position of the native call, so messages point at the script line.

@@ -27,6 +27,7 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         .iter()
         .map(|f| f.diagnostic.to_string())
         .collect();
+    problems.extend(unknown_primitives(&session)?);
     // A waiver that matches no check waives nothing: a typo, or a check that went away.
     let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &[])?;
     for w in &waivers.all {
@@ -107,4 +108,149 @@ pub fn execute(args: LintArgs) -> Result<u8> {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// Calls of namespaced functions that no module registers, or with an arity none of its
+/// overloads takes, and `vars::NAME` for vars nobody defines: what would otherwise fail only
+/// at run time. Found by walking each script's AST (its `fn`s included).
+fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
+    let modules = crate::commands::help::primitive_signatures()?;
+    let arities = |module: &str, name: &str| -> Option<Vec<usize>> {
+        let (_, sigs) = modules.iter().find(|(m, _)| *m == module)?;
+        let found: Vec<usize> = sigs
+            .iter()
+            .filter(|s| s.split('(').next() == Some(name))
+            .map(|s| {
+                let inner = s
+                    .split('(')
+                    .nth(1)
+                    .unwrap_or("")
+                    .split(')')
+                    .next()
+                    .unwrap_or("");
+                if inner.trim().is_empty() {
+                    0
+                } else {
+                    inner.split(',').count()
+                }
+            })
+            .collect();
+        (!found.is_empty()).then_some(found)
+    };
+    let mut scripts: Vec<&crate::script::LoadedScript> = Vec::new();
+    for s in session
+        .loaded
+        .checks
+        .iter()
+        .map(|c| c.script.as_ref())
+        .chain(
+            session
+                .loaded
+                .remediations
+                .iter()
+                .map(|r| r.script.as_ref()),
+        )
+    {
+        if !scripts.iter().any(|known| known.path == s.path) {
+            scripts.push(s);
+        }
+    }
+    let defined: Vec<String> = session.engine_vars();
+    let mut problems = Vec::new();
+    for script in scripts {
+        script.ast.walk(&mut |path: &[rhai::ASTNode]| {
+            // A call can be a statement of its own or part of an expression.
+            let call = match path.last() {
+                Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(call, pos)))
+                | Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(call, pos))) => Some((call, *pos)),
+                _ => None,
+            };
+            if let Some((call, pos)) = call
+                && !call.namespace.is_empty()
+            {
+                let module = call.namespace.root();
+                let name = call.name.as_str();
+                let at = format!(
+                    "{}:{}:{}",
+                    script.path.display(),
+                    pos.line().unwrap_or(0),
+                    pos.position().unwrap_or(0)
+                );
+                // Only primitives: an imported script module (`lib/`) is another matter.
+                if modules.iter().any(|(m, _)| *m == module) {
+                    match arities(module, name) {
+                        None => {
+                            let names: Vec<String> = modules
+                                .iter()
+                                .filter(|(m, _)| *m == module)
+                                .flat_map(|(_, sigs)| {
+                                    sigs.iter()
+                                        .filter_map(|s| s.split('(').next().map(str::to_string))
+                                })
+                                .collect();
+                            let hint = closest(name, &names)
+                                .map(|n| format!("; did you mean `{module}::{n}`?"))
+                                .unwrap_or_default();
+                            problems.push(format!("{at}: no primitive `{module}::{name}`{hint}"));
+                        }
+                        Some(counts) if !counts.contains(&call.args.len()) => {
+                            problems.push(format!(
+                                "{at}: `{module}::{name}` takes {} argument(s), not {}",
+                                counts
+                                    .iter()
+                                    .map(|c| c.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(" or "),
+                                call.args.len()
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            if let Some(rhai::ASTNode::Expr(rhai::Expr::Variable(x, _, pos))) = path.last()
+                && !x.2.is_empty()
+                && x.2.root() == "vars"
+            {
+                let name = x.1.as_str();
+                if !defined.iter().any(|d| d == name) {
+                    let hint = closest(name, &defined)
+                        .map(|n| format!("; did you mean `vars::{n}`?"))
+                        .unwrap_or_default();
+                    problems.push(format!(
+                        "{}:{}:{}: no var `{name}` in any vars file or --var{hint}",
+                        script.path.display(),
+                        pos.line().unwrap_or(0),
+                        pos.position().unwrap_or(0)
+                    ));
+                }
+            }
+            true
+        });
+    }
+    Ok(problems)
+}
+
+/// The name within edit distance 2 of `name`, if one is.
+fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    candidates
+        .iter()
+        .map(|c| (distance(name, c), c.as_str()))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }

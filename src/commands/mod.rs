@@ -25,6 +25,8 @@ pub struct Session {
     pub discovered: Discovered,
     pub loaded: Loaded,
     pub jobs: usize,
+    /// The names of the run's vars (for lint).
+    pub vars_names: Vec<String>,
 }
 
 pub struct SessionOptions<'a> {
@@ -33,7 +35,7 @@ pub struct SessionOptions<'a> {
     pub var_flags: &'a [String],
     pub jobs: Option<usize>,
     pub load_budget: Duration,
-    /// `--target`: sets the `remote` and `flintlock_endpoint` vars.
+    /// `--target`: sets the `remote`, `target` and `target_port` vars.
     pub target: Option<&'a RunTarget>,
     /// Directories whose vars.toml apply before the scripts' own (the checks' vars for
     /// remediations).
@@ -99,16 +101,24 @@ impl Session {
             capability,
             roots: discovered.roots(),
             lib_fallbacks,
-            vars: Arc::new(vars),
+            vars: Arc::new(vars.clone()),
             runtime: runtime.handle().clone(),
         }));
         let loaded = loader::load(&engine, &discovered.files, options.load_budget, jobs);
+        let mut vars_names: Vec<String> = vars.iter().map(|(k, _)| k.clone()).collect();
+        // Set by the run itself (`--target`), so always readable.
+        for always in ["remote", "target", "target_port"] {
+            if !vars_names.iter().any(|n| n == always) {
+                vars_names.push(always.to_string());
+            }
+        }
         Ok(Session {
             runtime,
             engine,
             discovered,
             loaded,
             jobs,
+            vars_names,
         })
     }
 }
@@ -137,6 +147,13 @@ fn load_vars(
         vars.merge_flag(flag)?;
     }
     Ok(vars)
+}
+
+impl Session {
+    /// The names of every var this session's scripts can read.
+    pub fn engine_vars(&self) -> Vec<String> {
+        self.vars_names.clone()
+    }
 }
 
 pub fn display_paths(paths: &[PathBuf]) -> String {
