@@ -227,6 +227,14 @@ fn set_ini(
     } else {
         &physical[..]
     };
+    // A last line that ends in `\\` continues into nothing: whatever is added after it would
+    // be swallowed into it on the next read.
+    if physical.last().is_some_and(|l| l.ends_with('\\')) {
+        return Err(
+            "the file's last line ends with `\\` and continues into nothing: fix the file first"
+                .into(),
+        );
+    }
     let logical = logical_lines(physical);
     let header = format!("[{section}]");
     let rebuild = |lines: Vec<String>| -> String {
