@@ -30,7 +30,12 @@ pub struct RunnerOptions {
     /// The site's waivers, applied to results as they are reported (dependents see the
     /// real status).
     pub waivers: crate::waivers::Waivers,
+    /// The checks running now and since when, for the live line on a terminal.
+    pub running: Running,
 }
+
+/// Checks running now, by id, with when they started.
+pub type Running = Arc<std::sync::Mutex<Vec<(String, Instant)>>>;
 
 /// The state of a finished check as its dependents see it.
 #[derive(Clone, Copy)]
@@ -82,6 +87,7 @@ pub fn execute(
                 timeout: check.timeout.unwrap_or(options.default_timeout),
                 grace: options.grace,
                 semaphore: semaphore.clone(),
+                running: options.running.clone(),
             };
             let done_tx = done_tx.clone();
             tokio::spawn(async move {
@@ -126,6 +132,7 @@ struct CheckTask {
     timeout: Duration,
     grace: Duration,
     semaphore: Arc<Semaphore>,
+    running: Running,
 }
 
 impl CheckTask {
@@ -162,6 +169,10 @@ impl CheckTask {
             return self.finish(CheckResult::new(Status::Error, "runner shut down"));
         };
         let started = Instant::now();
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.check.id.clone(), started));
         let (engine, check, timeout) = (self.engine.clone(), self.check.clone(), self.timeout);
         let body = tokio::task::spawn_blocking(move || run_body(&engine, &check, timeout));
         let mut result = match tokio::time::timeout(self.timeout + self.grace, body).await {
@@ -179,6 +190,10 @@ impl CheckTask {
             ),
         };
         result.duration = started.elapsed();
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != self.check.id);
         self.finish(result)
     }
 
@@ -282,6 +297,7 @@ mod tests {
             remote_host: None,
             excluded: HashMap::new(),
             waivers: crate::waivers::Waivers::default(),
+            running: Running::default(),
         };
         let mut results = [None, None];
         execute(

@@ -1375,3 +1375,36 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
     let fs_defs = std::fs::read_to_string(t.path("defs/fs.d.rhai")).expect("fs.d.rhai");
     assert!(fs_defs.contains("fn exists("), "{fs_defs}");
 }
+
+#[test]
+fn a_live_line_names_slow_checks_on_a_terminal_and_never_in_a_pipe() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &[
+            check("slow.one", r#"cmd::run(["sleep", "2"]); pass("slept")"#),
+            check("fast", r#"pass("")"#),
+        ]
+        .concat(),
+    );
+    // A pipe (and so CI): no live line at all.
+    let piped = t.run(&["run", "c", "--color", "never"]);
+    assert!(!piped.stderr.contains("running:"), "{}", piped.stderr);
+    // A terminal: util-linux `script` gives the run a pseudo-terminal.
+    let out = std::process::Command::new("script")
+        .args(["-qfec"])
+        .arg(format!(
+            "{} run c --color never",
+            env!("CARGO_BIN_EXE_hostscript")
+        ))
+        .arg("/dev/null")
+        .current_dir(t.root())
+        .env_remove("CI")
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("running: slow.one ("), "{text}");
+    assert!(
+        text.contains("\r\x1b[K"),
+        "the line clears itself: {text:?}"
+    );
+}

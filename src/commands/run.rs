@@ -98,6 +98,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         remote_host,
         excluded,
         waivers,
+        running: runner::Running::default(),
     };
     let color = crate::commands::use_color(args.output.color);
     let look = report::Look {
@@ -129,6 +130,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         return Ok(code);
     }
     let format = args.output.format;
+    let live = LiveLine::start(options.running.clone());
     let (summary, results) = match args.retry_timeout {
         None => run_and_report(&session, &checks, &options, started, |items| {
             report::for_format(
@@ -152,6 +154,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             (summary, results)
         }
     };
+    drop(live);
     write_outputs(&outputs, &results, &summary)?;
     // Threads of abandoned checks must not keep the process alive.
     session.runtime.shutdown_background();
@@ -160,6 +163,80 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         return Ok(report::nagios::nagios_state(&results) as u8);
     }
     Ok(exit_for(&summary))
+}
+
+/// The live line: on a terminal (stderr, and not under CI), once a check has run for more
+/// than a second, stderr shows which checks are still running and for how long, rewritten in
+/// place and cleared when the run ends. Pipes and CI logs never see it.
+struct LiveLine {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveLine {
+    fn start(running: runner::Running) -> LiveLine {
+        use std::io::IsTerminal;
+        let off = LiveLine {
+            stop: None,
+            thread: None,
+        };
+        if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+            return off;
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut shown = false;
+            loop {
+                if stopped.recv_timeout(Duration::from_millis(250)).is_ok()
+                    || crate::interrupt::requested().is_some()
+                {
+                    break;
+                }
+                let now = Instant::now();
+                let slow: Vec<String> = running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .filter(|(_, since)| now.duration_since(*since) > Duration::from_secs(1))
+                    .map(|(id, since)| {
+                        format!(
+                            "{id} ({})",
+                            crate::text::human_duration(now.duration_since(*since))
+                        )
+                    })
+                    .collect();
+                let mut err = std::io::stderr().lock();
+                if slow.is_empty() {
+                    if shown {
+                        let _ = write!(err, "\r\x1b[K");
+                        shown = false;
+                    }
+                } else {
+                    let _ = write!(err, "\r\x1b[Krunning: {}", slow.join(", "));
+                    shown = true;
+                }
+                let _ = err.flush();
+            }
+            if shown {
+                let _ = write!(std::io::stderr(), "\r\x1b[K");
+            }
+        });
+        LiveLine {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LiveLine {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// `--retry-timeout`: runs the checks, then again those that did not pass (with what they
