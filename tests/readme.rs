@@ -86,3 +86,62 @@ fn the_readme_remediation_example_loads_and_dry_runs() {
     let doc = out.json();
     assert_eq!(doc["remediations"][0]["outcome"], "would_change", "{doc}");
 }
+
+#[test]
+fn the_readme_site_check_runs_beside_the_suite() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let block = |lang: &str, needle: &str| -> String {
+        readme
+            .split(&format!("```{lang}\n"))
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap_or_default())
+            .find(|b| b.contains(needle))
+            .unwrap_or_else(|| panic!("README has a {lang} block with {needle}"))
+            .to_string()
+    };
+    let script = block("rhai", "site.uplink_mtu");
+    let vars = block("toml", "uplink_mtu");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let t = Test::new()
+        .file("site/uplink.rhai", &script)
+        .file("site/vars.toml", &vars);
+    let checks = repo.join("checks");
+    // Loopback has MTU 65536, not 9000: the check fails with the fix; a missing link fails too.
+    let out = t.run(&[
+        "run",
+        checks.to_str().expect("utf-8"),
+        "site",
+        "--only",
+        "site.*",
+        "--var",
+        "parent_iface=lo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status("site.uplink_mtu"), "fail", "{}", out.stdout);
+    assert!(
+        out.message("site.uplink_mtu")
+            .contains("the fabric uses 9000"),
+        "{}",
+        out.stdout
+    );
+    let missing = t.run(&[
+        "run",
+        checks.to_str().expect("utf-8"),
+        "site",
+        "--only",
+        "site.*",
+        "--var",
+        "parent_iface=hs-no-such-link",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        missing.message("site.uplink_mtu"),
+        "hs-no-such-link does not exist"
+    );
+    // And lint accepts it beside the suite.
+    let lint = t.run(&["lint", checks.to_str().expect("utf-8"), "site"]);
+    assert_eq!(lint.code, 0, "{}{}", lint.stdout, lint.stderr);
+}
