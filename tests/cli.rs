@@ -1332,6 +1332,12 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
         let out = t.run(&["doc", module]);
         for line in out.stdout.lines() {
             let name = line.split('(').next().unwrap_or_default().to_string();
+            // Each function has its one line.
+            let doc = line.split(")  ").nth(1).map(str::trim).unwrap_or_default();
+            assert!(
+                !doc.is_empty(),
+                "`{name}` has no line in `hostscript doc` (src/bindings/docs.rs)"
+            );
             registered.insert(name.clone());
             let bare = name.split("::").nth(1).unwrap_or_default();
             // The reference names each function: `fs::exists(..)`, or in a row that starts

@@ -7,6 +7,7 @@
 mod cmd;
 mod data;
 mod dm;
+pub(crate) mod docs;
 mod fix;
 mod fs;
 mod grpc;

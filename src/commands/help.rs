@@ -115,8 +115,12 @@ pub fn doc(module: Option<&str>, definitions: Option<&std::path::Path>) -> Resul
                     message: format!("no module `{wanted}` (modules: {})", names.join(", ")),
                 });
             };
+            let width = sigs.iter().map(|s| s.len()).max().unwrap_or(0) + name.len() + 2;
             for sig in sigs {
-                writeln!(out, "{name}::{sig}").map_err(Error::Output)?;
+                let function = sig.split('(').next().unwrap_or_default();
+                let line = crate::bindings::docs::line(name, function).unwrap_or("");
+                let call = format!("{name}::{sig}");
+                writeln!(out, "{call:<width$}  {line}").map_err(Error::Output)?;
             }
         }
     }

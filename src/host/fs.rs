@@ -106,12 +106,14 @@ pub struct FileStat {
 /// The kind of `path` without following a final symlink; `None` if nothing is there. A path
 /// that cannot be looked at (a directory on the way denies search) is an error, not "absent".
 pub fn kind(path: &Path) -> Result<Option<Kind>, FsError> {
+    tracing::debug!(path = %path.display(), "fs::kind");
     existing(path, std::fs::symlink_metadata(path))
 }
 
 /// The kind of what `path` points to (following symlinks); `None` if nothing is there (a
 /// dangling symlink included).
 pub fn target_kind(path: &Path) -> Result<Option<Kind>, FsError> {
+    tracing::debug!(path = %path.display(), "fs::exists");
     existing(path, std::fs::metadata(path))
 }
 
@@ -214,6 +216,7 @@ pub struct FreeSpace {
 }
 
 pub fn free_space(path: &Path) -> Result<FreeSpace, FsError> {
+    tracing::debug!(path = %path.display(), "fs::free");
     let st = nix::sys::statvfs::statvfs(path)
         .map_err(|e| io_error(path, std::io::Error::from_raw_os_error(e as i32)))?;
     let unit = st.fragment_size() as u64;
@@ -335,6 +338,7 @@ impl Acl {
 /// which case the mode bits are all there is).
 #[allow(unsafe_code)] // audited FFI: see the SAFETY comment
 pub fn read_acl(path: &Path) -> Result<Option<Acl>, FsError> {
+    tracing::debug!(path = %path.display(), "fs::acl");
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
         io_error(

@@ -72,6 +72,7 @@ impl Probe {
     }
 
     pub fn state(&self, name: &str) -> ModuleState {
+        tracing::debug!(name, "kmod::state");
         let name = name.replace('-', "_");
         let decided = |state: State, reason: String| ModuleState {
             name: name.clone(),

@@ -57,6 +57,7 @@ pub fn canonical(address: IpAddr) -> IpAddr {
 /// more than the socket tables themselves, so callers that only ask "is anyone listening"
 /// pass `with_owners = false`.
 pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
+    tracing::debug!(with_owners, "net::listeners");
     let owners = if with_owners {
         socket_owners()
     } else {
@@ -167,6 +168,7 @@ pub struct ProcessInfo {
 /// the executable path or argv[0] exactly; otherwise it matches the command name or the base
 /// name of either.
 pub fn find_processes(query: &str) -> Result<Vec<ProcessInfo>, String> {
+    tracing::debug!(query, "proc::find");
     let processes = procfs::process::all_processes().map_err(|e| format!("listing /proc: {e}"))?;
     let mut found = Vec::new();
     for process in processes.flatten() {
