@@ -60,42 +60,40 @@ pub fn append_log(path: &Path, remediation: &str, steps: &[Step]) -> Result<(), 
     if applied.is_empty() {
         return Ok(());
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("change log {}: {e}", dir.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("change log {}: {e}", path.display()))?;
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    let mut text = String::new();
-    for step in &applied {
-        text.push_str(&format!(
-            "{now} remediation={remediation} state={} step={:?} summary={:?}\n",
-            step.state.as_str(),
-            step.action,
-            step.message
-        ));
-    }
-    // A remediation that failed part-way: one line with exactly what it left changed.
-    if applied.iter().any(|s| s.state == StepState::Failed) {
-        let left: Vec<&str> = applied
-            .iter()
-            .filter(|s| s.state == StepState::Changed)
-            .map(|s| s.action.as_str())
-            .collect();
-        text.push_str(&format!(
-            "{now} remediation={remediation} state=stopped left_changed={left:?}\n"
-        ));
-    }
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("change log {}: {e}", path.display()))
+    append(path, |now| {
+        let mut text = String::new();
+        for step in &applied {
+            text.push_str(&format!(
+                "{now} remediation={remediation} state={} step={:?} summary={:?}\n",
+                step.state.as_str(),
+                step.action,
+                step.message
+            ));
+        }
+        // A remediation that failed part-way: one line with exactly what it left changed.
+        if applied.iter().any(|s| s.state == StepState::Failed) {
+            let left: Vec<&str> = applied
+                .iter()
+                .filter(|s| s.state == StepState::Changed)
+                .map(|s| s.action.as_str())
+                .collect();
+            text.push_str(&format!(
+                "{now} remediation={remediation} state=stopped left_changed={left:?}\n"
+            ));
+        }
+        text
+    })
 }
 
 /// Records that a signal stopped the run, after the steps it finished.
 pub fn append_interrupted(path: &Path, signal: i32) -> Result<(), String> {
+    append(path, |now| {
+        format!("{now} state=interrupted signal={signal}\n")
+    })
+}
+
+/// Appends the lines `text` makes (given the time) to the log, creating it, and syncs it.
+fn append(path: &Path, text: impl FnOnce(&str) -> String) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("change log {}: {e}", dir.display()))?;
     }
@@ -104,8 +102,8 @@ pub fn append_interrupted(path: &Path, signal: i32) -> Result<(), String> {
         .append(true)
         .open(path)
         .map_err(|e| format!("change log {}: {e}", path.display()))?;
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    file.write_all(format!("{now} state=interrupted signal={signal}\n").as_bytes())
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    file.write_all(text(&now).as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("change log {}: {e}", path.display()))
 }
