@@ -36,6 +36,11 @@ pub enum Command {
         after_help = "Examples:\n  hostscript remediate --list\n  hostscript remediate thinpool --dry-run\n  sudo hostscript remediate thinpool containerd-dev"
     )]
     Remediate(RemediateArgs),
+    /// Serve readiness over HTTP (/healthz, /healthz/ID, /metrics, /report); never remediates
+    #[command(
+        after_help = "Examples:\n  hostscript serve checks/\n  hostscript serve checks/ --listen 0.0.0.0:9842 --interval 1m"
+    )]
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Examples:\n  hostscript completions bash > /etc/bash_completion.d/hostscript\n  hostscript completions zsh > \"${fpath[1]}/_hostscript\"\n  hostscript completions fish > ~/.config/fish/completions/hostscript.fish"
@@ -232,6 +237,25 @@ pub struct SelectionArgs {
         help_heading = "Selection"
     )]
     pub skip: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Address to listen on (loopback unless you name another)
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9842",
+        env = "HOSTSCRIPT_LISTEN"
+    )]
+    pub listen: String,
+
+    /// How long results are reused before the checks run again
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = crate::text::parse_duration, env = "HOSTSCRIPT_INTERVAL")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,7 @@ fn init_tracing(verbose: u8) {
 }
 
 pub fn run(cli: cli::Cli) -> u8 {
+    let serving = matches!(cli.command, cli::Command::Serve(_));
     init_tracing(match &cli.command {
         cli::Command::Run(args) => args.output.verbose,
         _ => 0,
@@ -63,6 +64,7 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::List(args) => commands::list::execute(args),
         cli::Command::Lint(args) => commands::lint::execute(args),
         cli::Command::Remediate(args) => commands::remediate::execute(args),
+        cli::Command::Serve(args) => commands::serve::execute(args),
         cli::Command::Completions { shell } => commands::help::completions(shell),
         cli::Command::Man => commands::help::man(),
         cli::Command::Doc {
@@ -71,8 +73,11 @@ pub fn run(cli: cli::Cli) -> u8 {
         } => commands::help::doc(module.as_deref(), definitions.as_deref()),
     };
     host::cmd::kill_everything();
-    // An interrupted run has printed its partial report; its status is the signal's.
-    if let Some(code) = interrupt::exit_code() {
+    // An interrupted run has printed its partial report; its status is the signal's. A
+    // server stopped by a signal has shut down cleanly.
+    if let Some(code) = interrupt::exit_code()
+        && !serving
+    {
         return code;
     }
     match result {

@@ -16,5 +16,6 @@ mod primitives;
 mod procfs;
 mod readme;
 mod remediate;
+mod serve;
 mod support;
 mod systemd;

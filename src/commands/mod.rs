@@ -7,6 +7,7 @@ pub mod lint;
 pub mod list;
 pub mod remediate;
 pub mod run;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;

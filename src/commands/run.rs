@@ -16,24 +16,21 @@ use crate::script::{CheckDef, LoadFailure};
 use crate::selection::Selector;
 use crate::target::RunTarget;
 
-pub fn execute(args: RunArgs) -> Result<u8> {
-    let started = Instant::now();
+/// A loaded, selected run, ready to execute (shared by `run` and `serve`).
+pub(crate) struct Prepared {
+    pub session: Session,
+    pub checks: Vec<CheckDef>,
+    pub options: RunnerOptions,
+}
+
+/// Loads the scripts and selects the checks `args` name, with the runner's options.
+pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
     let timeout = args.timeout;
     let selector = Selector::with_skip(
         &args.selection.only,
         &args.selection.tag,
         &args.selection.skip,
     )?;
-    if !args.fix
-        && (args.change.dry_run
-            || args.change.log.is_some()
-            || args.change.root != std::path::Path::new("/"))
-    {
-        return Err(Error::Flag {
-            flag: "--dry-run/--root/--log",
-            message: "only apply to remediations: add --fix".into(),
-        });
-    }
     let target = args
         .target
         .as_deref()
@@ -100,6 +97,30 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         waivers,
         running: runner::Running::default(),
     };
+    Ok(Prepared {
+        session,
+        checks,
+        options,
+    })
+}
+
+pub fn execute(args: RunArgs) -> Result<u8> {
+    let started = Instant::now();
+    if !args.fix
+        && (args.change.dry_run
+            || args.change.log.is_some()
+            || args.change.root != std::path::Path::new("/"))
+    {
+        return Err(Error::Flag {
+            flag: "--dry-run/--root/--log",
+            message: "only apply to remediations: add --fix".into(),
+        });
+    }
+    let Prepared {
+        session,
+        checks,
+        options,
+    } = prepare(&args)?;
     let color = crate::commands::use_color(args.output.color);
     let look = report::Look {
         color,
