@@ -13,6 +13,7 @@ command -v containerd >/dev/null 2>&1 || need_packages+=(containerd)
 command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
 command -v setpriv >/dev/null 2>&1 || need_packages+=(util-linux)
 command -v setfacl >/dev/null 2>&1 || need_packages+=(acl)
+command -v prometheus >/dev/null 2>&1 || need_packages+=(prometheus)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
 if ((${#need_packages[@]})); then
     echo "scripts/test.sh: installing ${need_packages[*]}" >&2

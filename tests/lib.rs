@@ -14,6 +14,7 @@ mod link;
 mod model;
 mod primitives;
 mod procfs;
+mod prometheus;
 mod readme;
 mod remediate;
 mod serve;
