@@ -27,7 +27,12 @@ fn get(addr: &str, path: &str) -> bool {
     s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 ")
 }
 
-fn load(addr: &str, path: &str, clients: usize, for_how_long: Duration) -> (f64, Duration, Duration, usize) {
+fn load(
+    addr: &str,
+    path: &str,
+    clients: usize,
+    for_how_long: Duration,
+) -> (f64, Duration, Duration, usize) {
     let stop = Instant::now() + for_how_long;
     let handles: Vec<_> = (0..clients)
         .map(|_| {
@@ -57,12 +62,20 @@ fn load(addr: &str, path: &str, clients: usize, for_how_long: Duration) -> (f64,
     }
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    (all.len() as f64 / for_how_long.as_secs_f64(), pct(0.5), pct(0.99), failed)
+    (
+        all.len() as f64 / for_how_long.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        failed,
+    )
 }
 
 fn main() {
     let exe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hostscript");
-    let status = Command::new("cargo").args(["build", "--release", "--quiet"]).status().expect("cargo");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .status()
+        .expect("cargo");
     assert!(status.success());
     let dir = tempfile::tempdir().expect("dir");
     let counter = dir.path().join("runs");
@@ -73,7 +86,9 @@ fn main() {
         counter.display()
     ));
     for i in 0..30 {
-        checks.push_str(&format!("check(#{{ id: \"c.{i}\", description: \"d\", run: || pass(\"ok\") }});\n"));
+        checks.push_str(&format!(
+            "check(#{{ id: \"c.{i}\", description: \"d\", run: || pass(\"ok\") }});\n"
+        ));
     }
     std::fs::write(dir.path().join("c/a.rhai"), checks).expect("checks");
     let mut server = Command::new(&exe)
@@ -84,8 +99,15 @@ fn main() {
         .spawn()
         .expect("serve");
     let mut line = String::new();
-    BufReader::new(server.stderr.take().expect("stderr")).read_line(&mut line).expect("addr");
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect("addr").to_string();
+    BufReader::new(server.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("addr");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("addr")
+        .to_string();
     assert!(get(&addr, "/healthz"));
     let before = rss_kib(server.id());
     let mut total = 0usize;
@@ -103,8 +125,12 @@ fn main() {
         total += (rps * 2.0) as usize;
     }
     let after = rss_kib(server.id());
-    let runs = std::fs::read_to_string(&counter).map(|s| s.lines().count()).unwrap_or(0);
-    println!("RSS before {before} KiB, after {total} requests {after} KiB; checks ran {runs} time(s)");
+    let runs = std::fs::read_to_string(&counter)
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    println!(
+        "RSS before {before} KiB, after {total} requests {after} KiB; checks ran {runs} time(s)"
+    );
     let _ = server.kill();
     let _ = server.wait();
 }
