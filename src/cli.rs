@@ -41,6 +41,11 @@ pub enum Command {
         after_help = "Examples:\n  hostscript serve checks/\n  hostscript serve checks/ --listen 0.0.0.0:9842 --interval 1m"
     )]
     Serve(ServeArgs),
+    /// Merge many hosts' JSON reports into the fleet view (hosts by status, failing checks)
+    #[command(
+        after_help = "Examples:\n  hostscript merge reports/\n  hostscript merge reports/ --expect host-a,host-b,host-c\n  hostscript merge a.json b.json --format prometheus > fleet.prom"
+    )]
+    Merge(MergeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Examples:\n  hostscript completions bash > /etc/bash_completion.d/hostscript\n  hostscript completions zsh > \"${fpath[1]}/_hostscript\"\n  hostscript completions fish > ~/.config/fish/completions/hostscript.fish"
@@ -237,6 +242,30 @@ pub struct SelectionArgs {
         help_heading = "Selection"
     )]
     pub skip: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON reports (`hostscript run --format json`), or directories of *.json reports
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+
+    /// Hosts that should have sent a report (comma-separated, repeatable); those without one
+    /// are listed as sending no report
+    #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
+    pub expect: Vec<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = MergeFormat::Human, help_heading = "Output")]
+    pub format: MergeFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MergeFormat {
+    Human,
+    Json,
+    Junit,
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

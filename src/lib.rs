@@ -65,6 +65,7 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Lint(args) => commands::lint::execute(args),
         cli::Command::Remediate(args) => commands::remediate::execute(args),
         cli::Command::Serve(args) => commands::serve::execute(args),
+        cli::Command::Merge(args) => commands::merge::execute(args),
         cli::Command::Completions { shell } => commands::help::completions(shell),
         cli::Command::Man => commands::help::man(),
         cli::Command::Doc {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// The five outcomes a check can have, in report order of severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,

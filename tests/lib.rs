@@ -11,6 +11,7 @@ mod golden;
 mod grpc;
 mod hostile;
 mod link;
+mod merge;
 mod model;
 mod primitives;
 mod procfs;

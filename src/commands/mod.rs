@@ -5,6 +5,7 @@ pub mod fix;
 pub mod help;
 pub mod lint;
 pub mod list;
+pub mod merge;
 pub mod remediate;
 pub mod run;
 pub mod serve;

@@ -67,14 +67,31 @@ impl<W: Write> Reporter for Junit<W> {
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        let suite = self.suite(summary);
+        write_suites(&mut self.out, vec![suite], summary.duration)
+    }
+}
+
+impl<W: Write> Junit<W> {
+    /// The run as one test suite named after the host; `merge` puts one per host in a report.
+    pub fn suite(&mut self, summary: &Summary) -> TestSuite {
         let mut suite = TestSuite::new(format!("hostscript on {}", summary.host));
         suite.set_time(summary.duration);
         suite.add_test_cases(std::mem::take(&mut self.cases));
-        let mut report = Report::new("hostscript");
-        report.set_time(summary.duration);
-        report.add_test_suite(suite);
-        report.serialize(&mut self.out).map_err(io::Error::other)?;
-        writeln!(self.out)?;
-        self.out.flush()
+        suite
     }
+}
+
+/// One JUnit document holding `suites`.
+pub fn write_suites(
+    out: &mut dyn Write,
+    suites: Vec<TestSuite>,
+    time: std::time::Duration,
+) -> io::Result<()> {
+    let mut report = Report::new("hostscript");
+    report.set_time(time);
+    report.add_test_suites(suites);
+    report.serialize(&mut *out).map_err(io::Error::other)?;
+    writeln!(out)?;
+    out.flush()
 }

@@ -50,13 +50,40 @@ impl<W: Write> Reporter for Prometheus<W> {
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        let host = label(&summary.host);
-        let mut text = String::new();
-        text.push_str(
-            "# HELP hostscript_check_status 1 for the check's current status, 0 for the others.\n",
-        );
-        text.push_str("# TYPE hostscript_check_status gauge\n");
-        for r in &self.records {
+        let run = Run {
+            records: std::mem::take(&mut self.records),
+            summary: summary.clone(),
+        };
+        write_runs(&mut self.out, &[run])
+    }
+}
+
+/// One host's run, ready to be written with others (`merge`: one family block, every host's
+/// samples in it, as the text format requires each family to appear once).
+pub struct Run {
+    records: Vec<Record>,
+    summary: Summary,
+}
+
+impl<W: Write> Prometheus<W> {
+    pub fn into_run(self, summary: &Summary) -> Run {
+        Run {
+            records: self.records,
+            summary: summary.clone(),
+        }
+    }
+}
+
+/// The exposition text of `runs`, each sample labelled with its run's host.
+pub fn write_runs(out: &mut dyn Write, runs: &[Run]) -> io::Result<()> {
+    let mut text = String::new();
+    text.push_str(
+        "# HELP hostscript_check_status 1 for the check's current status, 0 for the others.\n",
+    );
+    text.push_str("# TYPE hostscript_check_status gauge\n");
+    for run in runs {
+        let host = label(&run.summary.host);
+        for r in &run.records {
             for status in Status::ALL {
                 text.push_str(&format!(
                     "hostscript_check_status{{host=\"{host}\",id=\"{}\",required=\"{}\",status=\"{}\"}} {}\n",
@@ -67,48 +94,66 @@ impl<W: Write> Reporter for Prometheus<W> {
                 ));
             }
         }
-        text.push_str("# HELP hostscript_check_duration_seconds How long the check ran.\n");
-        text.push_str("# TYPE hostscript_check_duration_seconds gauge\n");
-        for r in &self.records {
+    }
+    text.push_str("# HELP hostscript_check_duration_seconds How long the check ran.\n");
+    text.push_str("# TYPE hostscript_check_duration_seconds gauge\n");
+    for run in runs {
+        let host = label(&run.summary.host);
+        for r in &run.records {
             text.push_str(&format!(
                 "hostscript_check_duration_seconds{{host=\"{host}\",id=\"{}\"}} {}\n",
                 label(&r.id),
                 r.seconds
             ));
         }
-        text.push_str("# HELP hostscript_checks Checks per status in this run.\n");
-        text.push_str("# TYPE hostscript_checks gauge\n");
-        for (status, n) in &summary.counts {
+    }
+    text.push_str("# HELP hostscript_checks Checks per status in this run.\n");
+    text.push_str("# TYPE hostscript_checks gauge\n");
+    for run in runs {
+        let host = label(&run.summary.host);
+        for (status, n) in &run.summary.counts {
             text.push_str(&format!(
                 "hostscript_checks{{host=\"{host}\",status=\"{}\"}} {n}\n",
                 status.as_str()
             ));
         }
-        text.push_str("# HELP hostscript_ready 1 when every required check passed.\n");
-        text.push_str("# TYPE hostscript_ready gauge\n");
-        text.push_str(&format!(
-            "hostscript_ready{{host=\"{host}\"}} {}\n",
-            u8::from(summary.ok())
-        ));
-        text.push_str("# HELP hostscript_run_duration_seconds How long the whole run took.\n");
-        text.push_str("# TYPE hostscript_run_duration_seconds gauge\n");
-        text.push_str(&format!(
-            "hostscript_run_duration_seconds{{host=\"{host}\"}} {}\n",
-            summary.duration.as_secs_f64()
-        ));
-        text.push_str(
-            "# HELP hostscript_run_timestamp_seconds When the run finished (Unix time).\n",
-        );
-        text.push_str("# TYPE hostscript_run_timestamp_seconds gauge\n");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        text.push_str(&format!(
-            "hostscript_run_timestamp_seconds{{host=\"{host}\"}} {now}\n"
-        ));
-        self.out.write_all(text.as_bytes())?;
-        self.out.flush()
     }
+    text.push_str("# HELP hostscript_ready 1 when every required check passed.\n");
+    text.push_str("# TYPE hostscript_ready gauge\n");
+    for run in runs {
+        text.push_str(&format!(
+            "hostscript_ready{{host=\"{}\"}} {}\n",
+            label(&run.summary.host),
+            u8::from(run.summary.ok())
+        ));
+    }
+    text.push_str("# HELP hostscript_run_duration_seconds How long the whole run took.\n");
+    text.push_str("# TYPE hostscript_run_duration_seconds gauge\n");
+    for run in runs {
+        text.push_str(&format!(
+            "hostscript_run_duration_seconds{{host=\"{}\"}} {}\n",
+            label(&run.summary.host),
+            run.summary.duration.as_secs_f64()
+        ));
+    }
+    text.push_str("# HELP hostscript_run_timestamp_seconds When the run finished (Unix time).\n");
+    text.push_str("# TYPE hostscript_run_timestamp_seconds gauge\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for run in runs {
+        text.push_str(&format!(
+            "hostscript_run_timestamp_seconds{{host=\"{}\"}} {now}\n",
+            label(&run.summary.host)
+        ));
+    }
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// A label value as the text format needs it (`merge` labels its own series with it).
+pub fn label_value(value: &str) -> String {
+    label(value)
 }
 
 #[cfg(test)]
