@@ -64,6 +64,10 @@ pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
         HashMap::new()
     };
     let mut out = Vec::new();
+    // The kernel prints these tables a page per read(); a socket opened or closed between two
+    // reads can shift the hash walk so one entry comes out twice. A socket's inode is unique,
+    // so a repeat is dropped (CI saw a listener twice while other tests bound sockets).
+    let mut seen = std::collections::HashSet::new();
     let owner = |inode: u64| {
         owners
             .get(&inode)
@@ -72,7 +76,7 @@ pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
     };
     for (proto, table) in [("tcp", procfs::net::tcp()), ("tcp6", procfs::net::tcp6())] {
         for entry in table.map_err(|e| format!("reading /proc/net/{proto}: {e}"))? {
-            if entry.state == TcpState::Listen {
+            if entry.state == TcpState::Listen && (entry.inode == 0 || seen.insert(entry.inode)) {
                 let (pid, process) = owner(entry.inode);
                 out.push(Listener {
                     proto,
@@ -87,7 +91,10 @@ pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
     }
     for (proto, table) in [("udp", procfs::net::udp()), ("udp6", procfs::net::udp6())] {
         for entry in table.map_err(|e| format!("reading /proc/net/{proto}: {e}"))? {
-            if entry.state == UdpState::Close && entry.remote_address.port() == 0 {
+            if entry.state == UdpState::Close
+                && entry.remote_address.port() == 0
+                && (entry.inode == 0 || seen.insert(entry.inode))
+            {
                 let (pid, process) = owner(entry.inode);
                 out.push(Listener {
                     proto,
