@@ -48,6 +48,9 @@ pub enum Error {
     #[error("no .rhai scripts found in {paths}")]
     NoScripts { paths: String },
 
+    #[error("no .json reports found in {paths}")]
+    NoReports { paths: String },
+
     #[error("no checks found in {paths}")]
     NoChecks { paths: String },
 

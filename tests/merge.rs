@@ -242,3 +242,14 @@ fn a_missing_report_path_is_a_usage_error() {
         "hostscript: error: path `nope` does not exist"
     );
 }
+
+#[test]
+fn a_directory_without_reports_is_an_error_not_an_empty_ready_fleet() {
+    let t = Test::new().file("reports/notes.txt", "not a report");
+    let out = t.run(&["merge", "reports"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "hostscript: error: no .json reports found in `reports`"
+    );
+}

@@ -58,6 +58,13 @@ struct HostRun {
 
 pub fn execute(args: MergeArgs) -> Result<u8> {
     let files = report_files(&args.reports)?;
+    // Nothing to merge is no fleet that is ready: a wrong directory must not read as "all
+    // ready" to a CI gate.
+    if files.is_empty() {
+        return Err(Error::NoReports {
+            paths: super::display_paths(&args.reports),
+        });
+    }
     let mut runs: Vec<HostRun> = Vec::new();
     let mut bad = 0;
     for file in files {
