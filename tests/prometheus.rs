@@ -1,7 +1,7 @@
 //! A real Prometheus (Debian's package, run as a plain process on loopback) scrapes
 //! `hostscript serve`; its HTTP API then returns the values hostscript reported.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,24 +73,8 @@ fn a_real_prometheus_scrapes_serve_and_gets_what_hostscript_reported() {
         ]
         .concat(),
     );
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_hostscript"))
-        .args(["serve", "c", "--listen", "127.0.0.1:0", "--interval", "1s"])
-        .current_dir(t.root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(serve.stderr.take().expect("stderr"))
-        .read_line(&mut line)
-        .expect("address");
-    let _serve = Killed(serve);
-    let target = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("address")
-        .to_string();
+    let serve = crate::serve::serve(&t, &["--interval", "1s"]);
+    let target = serve.addr.clone();
     let prom = format!("127.0.0.1:{}", free_port());
     std::fs::write(
         t.path("prometheus.yml"),

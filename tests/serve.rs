@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use crate::support::{Test, check};
 
-struct Served {
-    child: Child,
-    addr: String,
+/// A `hostscript serve` on a free loopback port, killed when dropped (prometheus.rs uses it too).
+pub(crate) struct Served {
+    pub child: Child,
+    pub addr: String,
 }
 
 impl Drop for Served {
@@ -19,7 +20,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(t: &Test, extra: &[&str]) -> Served {
+pub(crate) fn serve(t: &Test, extra: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hostscript"))
         .args(["serve", "c", "--listen", "127.0.0.1:0"])
         .args(extra)

@@ -213,6 +213,15 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
     })
 }
 
+/// `reporter` after it has seen every check of `run`; the caller takes the run's part from it
+/// (a JSON value, a JUnit suite, Prometheus samples) to put beside the other hosts'.
+fn fed<R: Reporter>(mut reporter: R, run: &HostRun) -> std::io::Result<R> {
+    for (item, result) in &run.results {
+        reporter.check_finished(item, result)?;
+    }
+    Ok(reporter)
+}
+
 /// For each failing (fail or error) check and status, the hosts it has, most widespread first.
 fn failing(runs: &[HostRun]) -> Vec<(String, Status, Vec<String>)> {
     let mut by: BTreeMap<(String, Status), Vec<String>> = BTreeMap::new();
@@ -301,11 +310,7 @@ fn json(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::R
     let hosts: Vec<serde_json::Value> = runs
         .iter()
         .map(|run| {
-            let mut reporter = report::json::Json::new(std::io::sink());
-            for (item, result) in &run.results {
-                reporter.check_finished(item, result)?;
-            }
-            let mut value = reporter.value(&run.summary);
+            let mut value = fed(report::json::Json::new(std::io::sink()), run)?.value(&run.summary);
             if let Some(map) = value.as_object_mut() {
                 map.insert(
                     "file".to_string(),
@@ -343,11 +348,7 @@ fn junit(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::
     let mut suites = Vec::new();
     let mut time = Duration::ZERO;
     for run in runs {
-        let mut reporter = report::junit::Junit::new(std::io::sink());
-        for (item, result) in &run.results {
-            reporter.check_finished(item, result)?;
-        }
-        suites.push(reporter.suite(&run.summary));
+        suites.push(fed(report::junit::Junit::new(std::io::sink()), run)?.suite(&run.summary));
         time += run.summary.duration;
     }
     for host in missing {
@@ -365,11 +366,9 @@ fn junit(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::
 fn prometheus(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::Result<()> {
     let mut list = Vec::new();
     for run in runs {
-        let mut reporter = report::prometheus::Prometheus::new(std::io::sink());
-        for (item, result) in &run.results {
-            reporter.check_finished(item, result)?;
-        }
-        list.push(reporter.into_run(&run.summary));
+        list.push(
+            fed(report::prometheus::Prometheus::new(std::io::sink()), run)?.into_run(&run.summary),
+        );
     }
     report::prometheus::write_runs(out, &list)?;
     writeln!(
@@ -381,14 +380,14 @@ fn prometheus(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std:
         writeln!(
             out,
             "hostscript_report_received{{host=\"{}\"}} 1",
-            report::prometheus::label_value(&run.summary.host)
+            report::prometheus::label(&run.summary.host)
         )?;
     }
     for host in missing {
         writeln!(
             out,
             "hostscript_report_received{{host=\"{}\"}} 0",
-            report::prometheus::label_value(host)
+            report::prometheus::label(host)
         )?;
     }
     out.flush()

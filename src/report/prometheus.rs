@@ -30,8 +30,9 @@ impl<W: Write> Prometheus<W> {
     }
 }
 
-/// A label value with `\`, `"` and newlines escaped, as the text format requires.
-fn label(value: &str) -> String {
+/// A label value with `\`, `"` and newlines escaped, as the text format requires (`merge`
+/// labels its own series with it too).
+pub fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -149,11 +150,6 @@ pub fn write_runs(out: &mut dyn Write, runs: &[Run]) -> io::Result<()> {
     }
     out.write_all(text.as_bytes())?;
     out.flush()
-}
-
-/// A label value as the text format needs it (`merge` labels its own series with it).
-pub fn label_value(value: &str) -> String {
-    label(value)
 }
 
 #[cfg(test)]
