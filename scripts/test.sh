@@ -15,12 +15,17 @@ command -v setpriv >/dev/null 2>&1 || need_packages+=(util-linux)
 command -v setfacl >/dev/null 2>&1 || need_packages+=(acl)
 command -v prometheus >/dev/null 2>&1 || need_packages+=(prometheus)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
+# The Ansible test gives each simulated host its own sshd.
+[ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
 if ((${#need_packages[@]})); then
     echo "scripts/test.sh: installing ${need_packages[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
+
+# tests/package.rs builds the Debian package (pinned: the test reads its output).
+command -v cargo-deb >/dev/null 2>&1 || cargo install --locked --quiet cargo-deb@3.8.0
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -79,7 +79,7 @@ pub struct ChangeArgs {
     #[arg(long, help_heading = "Changes")]
     pub dry_run: bool,
 
-    /// Remediation directory (repeatable) [default: ./remediations, else
+    /// Remediation directory (repeatable) [default: the installed
     /// /usr/share/hostscript/remediations]
     #[arg(
         long = "remediations",
@@ -124,7 +124,7 @@ pub struct RemediateArgs {
     pub list: bool,
 
     /// Checks directory whose vars.toml applies first, so checks and remediations share vars
-    /// [default: ./checks, else /usr/share/hostscript/checks]
+    /// [default: the installed checks and checks.d, with /etc/hostscript/vars.toml]
     #[arg(long = "checks", value_name = "DIR")]
     pub checks_dir: Option<PathBuf>,
 
@@ -207,8 +207,10 @@ pub struct OutputArgs {
 /// Where checks come from and which of them to use.
 #[derive(Debug, Args, Clone)]
 pub struct SelectionArgs {
-    /// Check directories, .rhai files or quoted globs ('checks/*.rhai')
-    #[arg(required = true, value_name = "PATH")]
+    /// Check directories, .rhai files or quoted globs ('checks/*.rhai') [default: the installed
+    /// /usr/share/hostscript/checks, then /etc/hostscript/checks.d, with
+    /// /etc/hostscript/vars.toml]
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     #[command(flatten)]

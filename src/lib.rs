@@ -60,11 +60,17 @@ pub fn run(cli: cli::Cli) -> u8 {
     // Orphans of the commands checks run come back to us, so none outlives the run.
     host::cmd::become_subreaper();
     let result = match cli.command {
-        cli::Command::Run(args) => commands::run::execute(args),
-        cli::Command::List(args) => commands::list::execute(args),
+        // With no PATH, the installed suite (commands::installed).
+        cli::Command::Run(mut args) => commands::installed::default_selection(&mut args.selection)
+            .and_then(|()| commands::run::execute(args)),
+        cli::Command::List(mut args) => commands::installed::default_selection(&mut args.selection)
+            .and_then(|()| commands::list::execute(args)),
         cli::Command::Lint(args) => commands::lint::execute(args),
         cli::Command::Remediate(args) => commands::remediate::execute(args),
-        cli::Command::Serve(args) => commands::serve::execute(args),
+        cli::Command::Serve(mut args) => {
+            commands::installed::default_selection(&mut args.run.selection)
+                .and_then(|()| commands::serve::execute(args))
+        }
         cli::Command::Merge(args) => commands::merge::execute(args),
         cli::Command::Completions { shell } => commands::help::completions(shell),
         cli::Command::Man => commands::help::man(),

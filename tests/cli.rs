@@ -867,21 +867,30 @@ fn directory_symlinks_are_walked_once_and_never_loop() {
 
 #[test]
 fn default_directories_do_not_silently_depend_on_the_working_directory() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
-        .args(["remediate", "--list"])
-        .current_dir("/")
-        .env_remove("HOSTSCRIPT_REMEDIATIONS")
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if std::path::Path::new("/usr/share/hostscript/remediations").is_dir() {
-        // An installed suite is the default wherever hostscript starts.
-        assert_eq!(out.status.code(), Some(0), "{stderr}");
-    } else {
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The package test installs the suite; hold it off so the answer here is this machine's.
+    let _installed = crate::support::installed_suite_lock();
+    assert!(
+        !std::path::Path::new("/usr/share/hostscript").exists(),
+        "a hostscript package is installed on this machine; `dpkg -r hostscript` to run this test"
+    );
+    // The checkout has ./checks and ./remediations: neither may be picked up by accident.
+    for args in [&["run"][..], &["list"], &["remediate", "--list"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("HOSTSCRIPT_REMEDIATIONS")
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let flag = if args[0] == "remediate" {
+            "--remediations"
+        } else {
+            "PATH"
+        };
         assert!(
-            stderr.contains("--remediations") && stderr.contains("pass --remediations DIR"),
-            "{stderr}"
+            stderr.starts_with(&format!("hostscript: error: {flag}: not given, and no suite is installed at /usr/share/hostscript/")),
+            "{args:?}: {stderr}"
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }

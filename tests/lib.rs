@@ -13,6 +13,7 @@ mod hostile;
 mod link;
 mod merge;
 mod model;
+mod package;
 mod primitives;
 mod procfs;
 mod prometheus;

@@ -3,6 +3,7 @@
 
 pub mod fix;
 pub mod help;
+pub mod installed;
 pub mod lint;
 pub mod list;
 pub mod merge;
@@ -166,19 +167,9 @@ pub fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Where the shipped suite is installed (the Debian package's layout).
-pub const INSTALLED: &str = "/usr/share/hostscript";
-
-/// The directories a flag names, or when it names none the default `kind` directory: `./KIND`
-/// (a checkout), else the installed `/usr/share/hostscript/KIND`. A named directory that does
-/// not exist is an error naming the flag, and so is finding no default when one is `required`:
-/// never an empty run that quietly depends on where it was started.
-pub fn dirs_or_default(
-    flag: &'static str,
-    given: &[PathBuf],
-    kind: &str,
-    required: bool,
-) -> Result<Vec<PathBuf>> {
+/// The directories a flag names, each of which must exist: a missing one is an error naming
+/// the flag, never a quietly smaller run.
+pub fn existing_dirs(flag: &'static str, given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for dir in given {
         if !dir.is_dir() {
             return Err(Error::Flag {
@@ -187,27 +178,7 @@ pub fn dirs_or_default(
             });
         }
     }
-    if !given.is_empty() {
-        return Ok(given.to_vec());
-    }
-    let candidates = [
-        PathBuf::from(kind),
-        std::path::Path::new(INSTALLED).join(kind),
-    ];
-    if let Some(found) = candidates.iter().find(|c| c.is_dir()) {
-        return Ok(vec![found.clone()]);
-    }
-    if !required {
-        return Ok(Vec::new());
-    }
-    Err(Error::Flag {
-        flag,
-        message: format!(
-            "not given, and neither {} nor {} exists: pass {flag} DIR",
-            candidates[0].display(),
-            candidates[1].display()
-        ),
-    })
+    Ok(given.to_vec())
 }
 
 /// Listens for SIGINT and SIGTERM on `runtime` for the rest of the process. Once installed,

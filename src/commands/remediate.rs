@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{ChangeArgs, DocFormat, RemediateArgs};
-use crate::commands::{RemediatingOptions, Session, SessionOptions, display_paths};
+use crate::commands::{RemediatingOptions, Session, SessionOptions, display_paths, installed};
 use crate::error::{Error, Result, exit_code};
 use crate::host::change::Settings;
 use crate::host::change::ledger::{self, RunLock};
@@ -15,9 +15,20 @@ use crate::remediator::{self, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
-    let base =
-        crate::commands::dirs_or_default("--checks", args.checks_dir.as_slice(), "checks", false)?;
-    let session = start(&args.change, &base, &args.vars.files, &args.vars.flags)?;
+    let mut vars_files = args.vars.files.clone();
+    let base = match &args.checks_dir {
+        Some(dir) => crate::commands::existing_dirs("--checks", std::slice::from_ref(dir))?,
+        // The installed checks' vars, and the site's over them, when a suite is installed;
+        // without one the remediations' own vars.toml and the flags are all there is.
+        None => match installed::checks("--checks") {
+            Ok(dirs) => {
+                vars_files.splice(0..0, installed::site_vars());
+                dirs
+            }
+            Err(_) => Vec::new(),
+        },
+    };
+    let session = start(&args.change, &base, &vars_files, &args.vars.flags)?;
     if args.list {
         return list(&session, args.output.format);
     }
@@ -51,12 +62,11 @@ pub fn start(
     vars_files: &[PathBuf],
     var_flags: &[String],
 ) -> Result<Session> {
-    let remediation_dirs = crate::commands::dirs_or_default(
-        "--remediations",
-        &change.remediation_dirs,
-        "remediations",
-        true,
-    )?;
+    let remediation_dirs = if change.remediation_dirs.is_empty() {
+        installed::remediations("--remediations")?
+    } else {
+        crate::commands::existing_dirs("--remediations", &change.remediation_dirs)?
+    };
     let timeout = remediation_timeout(change)?;
     let session = Session::start(SessionOptions {
         paths: &remediation_dirs,

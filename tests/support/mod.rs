@@ -129,3 +129,12 @@ pub fn path_with_fakes() -> String {
         std::env::var("PATH").unwrap_or_default()
     )
 }
+
+/// Held by tests whose answer depends on whether a suite is installed in /usr/share/hostscript,
+/// and by the package test that installs one, so they never see each other's half-state.
+pub fn installed_suite_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that panicked while holding it leaves nothing installed (its guards purge).
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

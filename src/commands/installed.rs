@@ -1,0 +1,70 @@
+//! The installed layout (what the Debian package puts where) and what a command uses when it is
+//! given no path: the shipped suite in `/usr/share/hostscript`, then the site's own checks in
+//! `/etc/hostscript/checks.d`, with `/etc/hostscript/vars.toml` over the suite's defaults. There
+//! is deliberately no fallback to the working directory: a root timer or an Ansible task must
+//! not run whatever `./checks` happens to be where it started.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::SelectionArgs;
+use crate::error::{Error, Result};
+
+/// The shipped suite: `checks/`, `remediations/` (read-only, owned by the package).
+pub const SUITE: &str = "/usr/share/hostscript";
+/// The site's part: `vars.toml` (a conffile) and `checks.d/`.
+pub const SITE: &str = "/etc/hostscript";
+
+/// The shipped checks, then `checks.d` when it exists; an error naming what to pass when no
+/// suite is installed.
+pub fn checks(what: &'static str) -> Result<Vec<PathBuf>> {
+    let suite = Path::new(SUITE).join("checks");
+    if !suite.is_dir() {
+        return Err(Error::Flag {
+            flag: what,
+            message: format!(
+                "not given, and no suite is installed at {}: pass a checks directory, e.g. `hostscript run checks/`",
+                suite.display()
+            ),
+        });
+    }
+    let site = Path::new(SITE).join("checks.d");
+    Ok(if site.is_dir() {
+        vec![suite, site]
+    } else {
+        vec![suite]
+    })
+}
+
+/// The shipped remediations; an error naming the flag when none are installed.
+pub fn remediations(flag: &'static str) -> Result<Vec<PathBuf>> {
+    let suite = Path::new(SUITE).join("remediations");
+    if !suite.is_dir() {
+        return Err(Error::Flag {
+            flag,
+            message: format!(
+                "not given, and no suite is installed at {}: pass {flag} DIR",
+                suite.display()
+            ),
+        });
+    }
+    Ok(vec![suite])
+}
+
+/// `/etc/hostscript/vars.toml` when it exists: the site's values, which apply over every
+/// directory's `vars.toml` and under explicit `--vars` files and `--var` flags.
+pub fn site_vars() -> Option<PathBuf> {
+    let file = Path::new(SITE).join("vars.toml");
+    file.is_file().then_some(file)
+}
+
+/// Fills a selection that names no path with the installed checks and the site's vars.
+pub fn default_selection(selection: &mut SelectionArgs) -> Result<()> {
+    if !selection.paths.is_empty() {
+        return Ok(());
+    }
+    selection.paths = checks("PATH")?;
+    if let Some(vars) = site_vars() {
+        selection.vars.files.insert(0, vars);
+    }
+    Ok(())
+}
