@@ -17,6 +17,8 @@ command -v prometheus >/dev/null 2>&1 || need_packages+=(prometheus)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
 # The Ansible test gives each simulated host its own sshd.
 [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
+# Ansible's apt module on those hosts runs Debian's python3 with python3-apt.
+/usr/bin/python3 -c 'import apt' >/dev/null 2>&1 || need_packages+=(python3-apt)
 if ((${#need_packages[@]})); then
     echo "scripts/test.sh: installing ${need_packages[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +28,13 @@ fi
 
 # tests/package.rs builds the Debian package (pinned: the test reads its output).
 command -v cargo-deb >/dev/null 2>&1 || cargo install --locked --quiet cargo-deb@3.8.0
+
+# tests/fleet.rs installs ansible-core from these wheels into a venv of its own, offline: the
+# tests themselves reach no network but loopback and their own namespaces.
+if [ ! -d target/ansible-wheels ]; then
+    python3 -m pip download --quiet --dest target/ansible-wheels.partial ansible-core==2.19.14
+    mv target/ansible-wheels.partial target/ansible-wheels
+fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod containerd;
 mod devmapper;
+mod fleet;
 mod flintlock_host;
 mod fuzz_corpus;
 mod golden;

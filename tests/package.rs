@@ -41,7 +41,7 @@ fn installed_state() -> String {
 
 /// Builds the package from this checkout in its own target directory (`cargo test` holds the
 /// lock on the default one) and returns the .deb.
-fn build_package() -> PathBuf {
+pub fn build_package() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = repo.join("target/package-test");
     let out = Command::new(env!("CARGO"))
