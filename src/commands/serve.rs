@@ -9,8 +9,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::cli::ServeArgs;
 use crate::commands::run::{Prepared, prepare, run_and_report};
@@ -23,6 +26,11 @@ struct Snapshot {
     at: Instant,
     summary: Summary,
     results: Vec<(Item, CheckResult)>,
+    /// The whole-run answers, rendered by the first request that asks and then reused: under
+    /// load a scrape costs a copy, not a report.
+    metrics: OnceLock<String>,
+    report: OnceLock<String>,
+    healthz: OnceLock<String>,
 }
 
 struct Server {
@@ -50,6 +58,9 @@ impl Server {
             at: Instant::now(),
             summary,
             results,
+            metrics: OnceLock::new(),
+            report: OnceLock::new(),
+            healthz: OnceLock::new(),
         });
         *cache = Some(snapshot.clone());
         Ok(snapshot)
@@ -81,17 +92,25 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
         cache: Mutex::new(None),
     });
     while crate::interrupt::requested().is_none() {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let server = server.clone();
-                std::thread::spawn(move || {
-                    let _ = handle(&server, stream);
-                });
+        // Wake the moment a connection arrives, and at least every 100 ms to notice a signal
+        // (which the runtime's listener records): a sleep between accepts would add its length
+        // to every request that arrives during it.
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) | Err(_) => continue,
+            Ok(_) => {}
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let server = server.clone();
+                    std::thread::spawn(move || {
+                        let _ = handle(&server, stream);
+                    });
+                }
+                // Drained; or out of descriptors, which poll's next wait paces.
+                Err(_) => break,
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
     let _ = writeln!(std::io::stderr(), "hostscript: stopped");
@@ -177,26 +196,33 @@ fn handle(server: &Server, mut stream: TcpStream) -> std::io::Result<()> {
         }
         String::from_utf8_lossy(&buffer).into_owned()
     };
+    let whole = |cache: &OnceLock<String>, format: report::Format| -> String {
+        cache
+            .get_or_init(|| render(format, &snapshot.results, &snapshot.summary))
+            .clone()
+    };
+    let id = path.strip_prefix("/healthz/").filter(|id| !id.is_empty());
+    let tag = query.strip_prefix("tag=");
     match path {
         "/metrics" => respond(
             &mut stream,
             200,
             "text/plain; version=0.0.4",
-            &render(
-                report::Format::Prometheus,
-                &snapshot.results,
-                &snapshot.summary,
-            ),
+            &whole(&snapshot.metrics, report::Format::Prometheus),
         ),
         "/report" => respond(
             &mut stream,
             200,
             "application/json",
-            &render(report::Format::Json, &snapshot.results, &snapshot.summary),
+            &whole(&snapshot.report, report::Format::Json),
+        ),
+        "/healthz" if tag.is_none() => respond(
+            &mut stream,
+            if ready(&snapshot.results) { 200 } else { 503 },
+            "text/plain; charset=utf-8",
+            &whole(&snapshot.healthz, report::Format::Human),
         ),
         _ => {
-            let id = path.strip_prefix("/healthz/").filter(|id| !id.is_empty());
-            let tag = query.strip_prefix("tag=");
             let chosen: Vec<(Item, CheckResult)> = snapshot
                 .results
                 .iter()
@@ -207,9 +233,6 @@ fn handle(server: &Server, mut stream: TcpStream) -> std::io::Result<()> {
             if chosen.is_empty() {
                 return respond(&mut stream, 404, "text/plain", "no such check or tag\n");
             }
-            let ready = !chosen
-                .iter()
-                .any(|(i, r)| i.required && matches!(r.status, Status::Fail | Status::Error));
             let summary = Summary::new(
                 &chosen,
                 snapshot.summary.duration,
@@ -218,10 +241,17 @@ fn handle(server: &Server, mut stream: TcpStream) -> std::io::Result<()> {
             let body = render(report::Format::Human, &chosen, &summary);
             respond(
                 &mut stream,
-                if ready { 200 } else { 503 },
+                if ready(&chosen) { 200 } else { 503 },
                 "text/plain; charset=utf-8",
                 &body,
             )
         }
     }
+}
+
+/// Ready: no required check failed or errored.
+fn ready(results: &[(Item, CheckResult)]) -> bool {
+    !results
+        .iter()
+        .any(|(i, r)| i.required && matches!(r.status, Status::Fail | Status::Error))
 }
