@@ -134,17 +134,46 @@ pub fn become_subreaper() -> bool {
     ok
 }
 
-/// Direct children of this process (from /proc, as the kernel has no cheaper list here)
-/// that no running command owns: orphans re-parented to us.
+/// Direct children of this process that no running command owns: orphans re-parented to us.
 fn orphans() -> Vec<i32> {
-    let me = std::process::id().to_string();
+    let owned = running().pids.clone();
+    children()
+        .into_iter()
+        .filter(|pid| !owned.contains(pid))
+        .collect()
+}
+
+/// This process's children. `/proc/self/task/TID/children` lists each thread's (an orphan is
+/// re-parented to any live thread of the reaper), a few small reads; a kernel built without
+/// CONFIG_PROC_CHILDREN has no such file, and then every `/proc/PID/stat` is read for its
+/// parent, which costs a read per process on the machine and ran at the end of every command.
+fn children() -> Vec<i32> {
+    static HAS_CHILDREN_FILES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let me = std::process::id();
+    let has = *HAS_CHILDREN_FILES
+        .get_or_init(|| std::path::Path::new(&format!("/proc/self/task/{me}/children")).exists());
+    if has {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        let mut pids = Vec::new();
+        for task in tasks.flatten() {
+            // A thread that ended since the listing has no file any more: nothing to add.
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+        return pids;
+    }
+    let me = me.to_string();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let owned = running().pids.clone();
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| !owned.contains(pid))
         .filter(|pid| {
             // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
