@@ -100,17 +100,12 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
             Ok(0) | Err(_) => continue,
             Ok(_) => {}
         }
-        loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let server = server.clone();
-                    std::thread::spawn(move || {
-                        let _ = handle(&server, stream);
-                    });
-                }
-                // Drained; or out of descriptors, which poll's next wait paces.
-                Err(_) => break,
-            }
+        // Until drained; or out of descriptors, which poll's next wait paces.
+        while let Ok((stream, _)) = listener.accept() {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let _ = handle(&server, stream);
+            });
         }
     }
     let _ = writeln!(std::io::stderr(), "hostscript: stopped");
