@@ -3,59 +3,18 @@
 //! that the machine's noise hits them alike; the report gives medians and the ratios between
 //! cases. Results go to stdout as a Markdown table (copied into docs/BENCHMARKS.md).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{generate, measure, median};
 
 struct Case {
     name: String,
     args: Vec<String>,
     times: Vec<Duration>,
     peak_rss_kib: Vec<i64>,
-}
-
-/// Writes `files` scripts with `per_file` trivial checks each.
-fn generate(dir: &Path, files: usize, per_file: usize) -> PathBuf {
-    let root = dir.join(format!("checks-{files}x{per_file}"));
-    std::fs::create_dir_all(&root).expect("mkdir");
-    for f in 0..files {
-        let mut text = String::from("//! generated\n");
-        for c in 0..per_file {
-            text.push_str(&format!(
-                "check(#{{ id: \"gen.{f}.{c}\", description: \"trivial\", tags: [\"bench\"], run: || pass(\"ok\") }});\n"
-            ));
-        }
-        std::fs::write(root.join(format!("f{f:03}.rhai")), text).expect("write");
-    }
-    root
-}
-
-/// Runs the binary once; returns wall time and the child's peak RSS (KiB) from wait4.
-#[allow(unsafe_code)] // wait4 for the child's rusage: see the SAFETY comment
-fn measure(args: &[String]) -> (Duration, i64) {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_hostscript"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn hostscript");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain old data that wait4 fills in; `pid` is our own child, which
-    // std's `Child` will not wait for again because we drop it without calling `wait`.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = started.elapsed();
-    assert_eq!(waited, pid, "wait4 failed");
-    std::mem::forget(child);
-    (elapsed, usage.ru_maxrss)
-}
-
-fn median<T: Copy + Ord>(values: &[T]) -> T {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    sorted[sorted.len() / 2]
 }
 
 fn main() {
@@ -109,11 +68,11 @@ fn main() {
     ];
     // One warm-up round (page cache, binary load), then interleaved measured rounds.
     for case in &cases {
-        measure(&case.args);
+        measure(&common::hostscript(), &case.args);
     }
     for _ in 0..rounds {
         for case in &mut cases {
-            let (t, rss) = measure(&case.args);
+            let (t, rss) = measure(&common::hostscript(), &case.args);
             case.times.push(t);
             case.peak_rss_kib.push(rss);
         }
