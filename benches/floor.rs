@@ -4,7 +4,9 @@
 //! `containerd --version` when containerd is installed), one trivial check against
 //! `hostscript --version` (the fixed cost of a run), and 10,000 trivial checks in 100 files with
 //! `--format json` (wall time and peak RSS). Prints a Markdown table with each ratio beside its
-//! target (docs/BENCHMARKS.md, "Close to the floor").
+//! target (docs/BENCHMARKS.md, "Close to the floor"). With HOSTSCRIPT_BENCH_BASELINE=BINARY (an
+//! older hostscript), every hostscript case also runs with that binary in the same rounds, and
+//! a second table gives before and after side by side.
 
 mod common;
 
@@ -14,7 +16,7 @@ use std::time::Duration;
 use common::{generate, measure, median};
 
 struct Case {
-    name: &'static str,
+    name: String,
     program: PathBuf,
     args: Vec<String>,
     times: Vec<Duration>,
@@ -57,8 +59,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hs = common::hostscript();
     let arg = |p: &Path| p.display().to_string();
-    let case = |name, program: PathBuf, args: Vec<String>| Case {
-        name,
+    let case = |name: &str, program: PathBuf, args: Vec<String>| Case {
+        name: name.to_string(),
         program,
         args,
         times: Vec::new(),
@@ -108,6 +110,16 @@ fn main() {
             )),
         ));
     }
+    let baseline = std::env::var_os("HOSTSCRIPT_BENCH_BASELINE").map(PathBuf::from);
+    let measured = cases.len();
+    if let Some(old) = &baseline {
+        let before: Vec<Case> = cases
+            .iter()
+            .filter(|c| c.program == hs)
+            .map(|c| case(&format!("before: {}", c.name), old.clone(), c.args.clone()))
+            .collect();
+        cases.extend(before);
+    }
     // A warm-up round (page cache, binary load), then interleaved measured rounds.
     for c in &cases {
         measure(&c.program, &c.args);
@@ -123,7 +135,7 @@ fn main() {
     println!("process start to exit, median of {rounds} alternated rounds on {cpus} CPUs\n");
     println!("| case | median | peak RSS (median) |");
     println!("|---|---:|---:|");
-    for c in &cases {
+    for c in &cases[..measured] {
         println!(
             "| {} | {} | {:.1} MiB |",
             c.name,
@@ -157,4 +169,23 @@ fn main() {
         t(4) * 1000.0,
         median(&cases[4].rss) as f64 / 1024.0
     );
+    if baseline.is_some() {
+        println!("\n| case | before | after | after/before | peak RSS before | after |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for old in &cases[measured..] {
+            let name = old.name.trim_start_matches("before: ");
+            let Some(new) = cases[..measured].iter().find(|c| c.name == name) else {
+                continue;
+            };
+            let (b, a) = (median(&old.times), median(&new.times));
+            println!(
+                "| {name} | {} | {} | {:.2}x | {:.1} MiB | {:.1} MiB |",
+                ms(b),
+                ms(a),
+                a.as_secs_f64() / b.as_secs_f64(),
+                median(&old.rss) as f64 / 1024.0,
+                median(&new.rss) as f64 / 1024.0
+            );
+        }
+    }
 }
