@@ -5,17 +5,9 @@
 //! hostscript exits 128 + the signal (130 for SIGINT, 143 for SIGTERM). A second signal exits
 //! at once. This module only holds the state; `commands` installs the listener.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use tokio::sync::watch;
-
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
-static WATCH: OnceLock<watch::Sender<i32>> = OnceLock::new();
-
-fn sender() -> &'static watch::Sender<i32> {
-    WATCH.get_or_init(|| watch::channel(0).0)
-}
 
 /// The signal that interrupted the run, if one did.
 pub fn requested() -> Option<i32> {
@@ -25,17 +17,11 @@ pub fn requested() -> Option<i32> {
     }
 }
 
-/// Records an interruption and wakes everything waiting on it. Used by the signal listener;
-/// public so tests of the runner can interrupt without sending a signal.
+/// Records an interruption; the runner, the engine's progress hook and the commands poll it.
+/// Used by the signal listener; public so tests of the runner can interrupt without sending a
+/// signal.
 pub fn request(signal: i32) {
     SIGNAL.store(signal, Ordering::Relaxed);
-    sender().send_replace(signal);
-}
-
-/// Resolves once the run is interrupted.
-pub async fn wait() {
-    let mut rx = sender().subscribe();
-    let _ = rx.wait_for(|s| *s != 0).await;
 }
 
 /// The exit code of an interrupted run: 128 + the signal number.

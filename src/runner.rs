@@ -1,18 +1,21 @@
 //! Runs checks in parallel while respecting `needs`, each within its own wall-clock budget.
 //!
-//! Every check is a tokio task that first waits for the checks it needs, then takes one of
-//! `jobs` permits and runs its Rhai body on a blocking thread. The body's budget is enforced
-//! inside the engine (progress hook) and inside every primitive; as a last resort the task
-//! stops waiting one grace second after the budget, reports the check as timed out and frees
-//! its permit, so a stuck check cannot hold the others. Results are delivered as they finish;
-//! reporters restore declaration order.
+//! `jobs` long-lived threads take ready checks from one queue and run their Rhai bodies; the
+//! calling thread schedules: it queues a check once everything it needs has finished and
+//! satisfied it, records results, and reports each as it finishes (reporters restore
+//! declaration order). A worker keeps taking checks without waking anyone while the queue has
+//! work, so a trivial check costs its body and a little bookkeeping, not a task, a thread
+//! hand-off and back (which at 10,000 checks were most of a run's time and memory). The body's
+//! budget is enforced inside the engine (progress hook) and inside every primitive; as a last
+//! resort the scheduler stops waiting one grace second after the budget, reports the check as
+//! timed out and starts a replacement worker, so a stuck check cannot hold the others.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use rhai::Engine;
-use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::budget;
 use crate::outcome::{CheckResult, Status};
@@ -44,167 +47,382 @@ struct Finished {
     satisfies: bool,
 }
 
-/// A check another one needs: its id and where its result will appear.
-type Dependency = (String, watch::Receiver<Option<Finished>>);
+/// What the workers tell the scheduler.
+enum Event {
+    Started(usize, Instant),
+    Done(usize, CheckResult),
+}
+
+/// The ready queue the workers share.
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+    /// Workers beyond `jobs` (replacements for abandoned ones): the next worker to finish a
+    /// check leaves instead, so at most `jobs` bodies run at once.
+    surplus: AtomicUsize,
+}
+
+struct QueueState {
+    checks: VecDeque<usize>,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, index: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.checks.push_back(index);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next check to run, or `None` once the run is over.
+    fn pop(&self) -> Option<usize> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if state.closed {
+                return None;
+            }
+            if let Some(index) = state.checks.pop_front() {
+                return Some(index);
+            }
+            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
 
 /// Runs `checks` and calls `on_result(index, result)` as each one finishes.
 pub fn execute(
-    runtime: &tokio::runtime::Runtime,
     engine: Arc<Engine>,
     checks: &[CheckDef],
     options: &RunnerOptions,
     mut on_result: impl FnMut(usize, CheckResult),
 ) {
+    let n = checks.len();
     let plan = plan_dependencies(checks);
-    let semaphore = Arc::new(Semaphore::new(options.jobs.max(1)));
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..checks.len())
-        .map(|_| watch::channel::<Option<Finished>>(None))
-        .unzip();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, CheckResult)>();
-
-    runtime.block_on(async {
-        for (index, (check, sender)) in checks.iter().zip(senders).enumerate() {
-            let deps: Result<Vec<Dependency>, String> = plan[index].clone().map(|deps| {
-                deps.into_iter()
-                    .map(|d| (checks[d].id.clone(), receivers[d].clone()))
-                    .collect()
-            });
-            let local_only = options
-                .excluded
-                .get(&check.id)
-                .map(|glob| format!("left out by --skip '{glob}'"))
-                .or_else(|| {
-                    options
-                        .remote_host
-                        .as_ref()
-                        .filter(|_| !check.remote)
-                        .map(|host| format!("local-only check (remote mode, target {host})"))
-                });
-            let task = CheckTask {
-                local_only,
-                engine: engine.clone(),
-                check: check.clone(),
-                timeout: check.timeout.unwrap_or(options.default_timeout),
-                grace: options.grace,
-                semaphore: semaphore.clone(),
-                running: options.running.clone(),
-            };
-            let done_tx = done_tx.clone();
-            tokio::spawn(async move {
-                let result = task.run(deps).await;
-                let finished = Finished {
-                    status: result.status,
-                    satisfies: result.satisfies_dependents(),
-                };
-                let _ = sender.send(Some(finished));
-                let _ = done_tx.send((index, result));
-            });
-        }
-        drop(done_tx);
-        let mut reported = vec![false; checks.len()];
-        loop {
-            let next = tokio::select! {
-                next = done_rx.recv() => next,
-                () = crate::interrupt::wait() => None,
-            };
-            let Some((index, result)) = next else { break };
-            reported[index] = true;
-            on_result(index, result);
-        }
-        // Interrupted: what finished meanwhile is reported as it ended, the rest as errors.
-        while let Ok((index, result)) = done_rx.try_recv() {
-            reported[index] = true;
-            on_result(index, result);
-        }
-        for (index, done) in reported.iter().enumerate() {
-            if !done {
-                on_result(index, CheckResult::new(Status::Error, "interrupted"));
-            }
-        }
+    let checks: Arc<[CheckDef]> = checks.iter().cloned().collect();
+    let queue = Arc::new(Queue {
+        state: Mutex::new(QueueState {
+            checks: VecDeque::new(),
+            closed: false,
+        }),
+        ready: Condvar::new(),
+        surplus: AtomicUsize::new(0),
     });
-}
+    let (events_tx, events) = mpsc::channel::<Event>();
+    let start_worker = || {
+        let (engine, checks, queue, events_tx) = (
+            engine.clone(),
+            checks.clone(),
+            queue.clone(),
+            events_tx.clone(),
+        );
+        let (default_timeout, running) = (options.default_timeout, options.running.clone());
+        // A worker that cannot start leaves its checks to the others; with none at all the
+        // scheduler reports them below rather than waiting forever.
+        std::thread::Builder::new()
+            .name("hostscript-check".into())
+            .stack_size(crate::limits::THREAD_STACK_BYTES)
+            .spawn(move || {
+                work(
+                    &engine,
+                    &checks,
+                    &queue,
+                    &events_tx,
+                    default_timeout,
+                    &running,
+                );
+            })
+            .is_ok()
+    };
+    let workers = (0..options.jobs.max(1)).filter(|_| start_worker()).count();
 
-struct CheckTask {
-    /// Why this check does not run at all in this (remote) run.
-    local_only: Option<String>,
-    engine: Arc<Engine>,
-    check: CheckDef,
-    timeout: Duration,
-    grace: Duration,
-    semaphore: Arc<Semaphore>,
-    running: Running,
-}
-
-impl CheckTask {
-    async fn run(self, deps: Result<Vec<Dependency>, String>) -> CheckResult {
-        if let Some(reason) = &self.local_only {
-            return self.finish(CheckResult::new(Status::Skip, reason.clone()));
-        }
-        let deps = match deps {
-            Ok(deps) => deps,
-            Err(message) => return self.finish(CheckResult::new(Status::Error, message)),
-        };
-        for (id, mut rx) in deps {
-            let finished = rx.wait_for(Option::is_some).await.ok().and_then(|v| *v);
-            match finished {
-                Some(f) if f.satisfies => {}
-                Some(f) => {
-                    let what = match f.status {
-                        Status::Fail => "failed",
-                        Status::Error => "errored",
-                        Status::Skip => "was skipped",
-                        Status::Warn => "is optional and did not pass",
-                        Status::Pass => "passed",
-                    };
-                    let message = format!("needs `{id}`, which {what}");
-                    return self.finish(CheckResult::new(Status::Skip, message));
+    let mut scheduler = Scheduler {
+        checks: &checks,
+        finished: vec![None; n],
+        waiting: vec![0; n],
+        dependents: vec![Vec::new(); n],
+        deps: vec![Vec::new(); n],
+        reported: vec![false; n],
+        deadlines: HashMap::new(),
+        outstanding: n,
+    };
+    let mut settled: VecDeque<(usize, CheckResult)> = VecDeque::new();
+    for (index, deps) in plan.into_iter().enumerate() {
+        let check = &checks[index];
+        let local_only = options
+            .excluded
+            .get(&check.id)
+            .map(|glob| format!("left out by --skip '{glob}'"))
+            .or_else(|| {
+                options
+                    .remote_host
+                    .as_ref()
+                    .filter(|_| !check.remote)
+                    .map(|host| format!("local-only check; --target {host} is remote"))
+            });
+        match (local_only, deps) {
+            (Some(reason), _) => settled.push_back((index, CheckResult::new(Status::Skip, reason))),
+            (None, Err(message)) => settled.push_back((
+                index,
+                scheduler.demote(index, CheckResult::new(Status::Error, message)),
+            )),
+            (None, Ok(mut deps)) => {
+                deps.dedup();
+                scheduler.waiting[index] = deps.len();
+                for &d in &deps {
+                    scheduler.dependents[d].push(index);
                 }
-                None => {
-                    let message = format!("needs `{id}`, which never finished");
-                    return self.finish(CheckResult::new(Status::Error, message));
+                scheduler.deps[index] = deps;
+                if scheduler.waiting[index] == 0 {
+                    queue.push(index);
                 }
             }
         }
-        let Ok(_permit) = self.semaphore.clone().acquire_owned().await else {
-            return self.finish(CheckResult::new(Status::Error, "runner shut down"));
-        };
-        let started = Instant::now();
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((self.check.id.clone(), started));
-        let (engine, check, timeout) = (self.engine.clone(), self.check.clone(), self.timeout);
-        let body = tokio::task::spawn_blocking(move || run_body(&engine, &check, timeout));
-        let mut result = match tokio::time::timeout(self.timeout + self.grace, body).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => CheckResult::new(
-                Status::Error,
-                format!("internal error: the check's thread failed: {join_error}"),
-            ),
-            Err(_) => CheckResult::new(
+    }
+    if workers == 0 {
+        for index in 0..n {
+            if scheduler.waiting[index] == 0 && !settled.iter().any(|(i, _)| *i == index) {
+                settled.push_back((
+                    index,
+                    CheckResult::new(Status::Error, "internal error: no thread to run checks on"),
+                ));
+            }
+        }
+    }
+    scheduler.settle(&mut settled, &queue, &mut on_result);
+
+    while scheduler.outstanding > 0 {
+        if crate::interrupt::requested().is_some() {
+            // Interrupted: what finished meanwhile is reported as it ended, the rest as errors.
+            while let Ok(event) = events.try_recv() {
+                if let Event::Done(index, result) = event {
+                    scheduler.done(index, result, &mut settled);
+                }
+            }
+            scheduler.settle(&mut settled, &queue, &mut on_result);
+            for index in 0..n {
+                if !scheduler.reported[index] {
+                    scheduler.reported[index] = true;
+                    on_result(index, CheckResult::new(Status::Error, "interrupted"));
+                }
+            }
+            break;
+        }
+        // Wake for the next event, the next deadline, or at most every 50 ms to notice a
+        // signal.
+        let now = Instant::now();
+        let wait = scheduler
+            .deadlines
+            .values()
+            .map(|(_, deadline)| deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_millis(50));
+        match events.recv_timeout(wait) {
+            Ok(Event::Started(index, at)) => {
+                let budget = checks[index].timeout.unwrap_or(options.default_timeout);
+                scheduler
+                    .deadlines
+                    .insert(index, (at, at + budget + options.grace));
+            }
+            Ok(Event::Done(index, result)) => scheduler.done(index, result, &mut settled),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Every worker is gone: nothing more will finish.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                for index in 0..n {
+                    if !scheduler.reported[index] && scheduler.finished[index].is_none() {
+                        settled.push_back((
+                            index,
+                            CheckResult::new(
+                                Status::Error,
+                                "internal error: the check's thread ended",
+                            ),
+                        ));
+                        scheduler.finished[index] = Some(Finished {
+                            status: Status::Error,
+                            satisfies: false,
+                        });
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let overdue: Vec<(usize, Instant)> = scheduler
+            .deadlines
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(index, (started, _))| (*index, *started))
+            .collect();
+        for (index, started) in overdue {
+            let budget = checks[index].timeout.unwrap_or(options.default_timeout);
+            let mut result = CheckResult::new(
                 Status::Error,
                 format!(
                     "timed out after {} (a host call did not return; abandoned)",
-                    budget::human_duration(self.timeout)
+                    budget::human_duration(budget)
                 ),
-            ),
-        };
-        result.duration = started.elapsed();
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(id, _)| *id != self.check.id);
-        self.finish(result)
+            );
+            result.duration = started.elapsed();
+            options
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(id, _)| *id != checks[index].id);
+            scheduler.done(index, result, &mut settled);
+            // Its thread is stuck in a host call; another takes its place.
+            queue.surplus.fetch_add(1, Ordering::Relaxed);
+            start_worker();
+        }
+        scheduler.settle(&mut settled, &queue, &mut on_result);
     }
+    queue.close();
+}
 
+/// The scheduler's view of the run: who waits for whom, and what is done.
+struct Scheduler<'a> {
+    checks: &'a [CheckDef],
+    finished: Vec<Option<Finished>>,
+    /// How many of its needs have not finished yet, per check.
+    waiting: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    deps: Vec<Vec<usize>>,
+    reported: Vec<bool>,
+    /// Running checks: when they started and when the runner stops waiting for them.
+    deadlines: HashMap<usize, (Instant, Instant)>,
+    outstanding: usize,
+}
+
+impl Scheduler<'_> {
     /// Applies the check's `required` flag: an optional check that does not pass is a warning.
-    fn finish(&self, mut result: CheckResult) -> CheckResult {
-        if !self.check.required && matches!(result.status, Status::Fail | Status::Error) {
+    fn demote(&self, index: usize, mut result: CheckResult) -> CheckResult {
+        if !self.checks[index].required && matches!(result.status, Status::Fail | Status::Error) {
             result.demoted_from = Some(result.status);
             result.message = format!("optional check {}: {}", result.status, result.message);
             result.status = Status::Warn;
         }
         result
+    }
+
+    /// A body's result (or the runner's verdict on it); a result for a check already settled
+    /// (abandoned, then returned after all) is dropped.
+    fn done(
+        &mut self,
+        index: usize,
+        result: CheckResult,
+        settled: &mut VecDeque<(usize, CheckResult)>,
+    ) {
+        if self.finished[index].is_some() {
+            return;
+        }
+        self.deadlines.remove(&index);
+        let result = self.demote(index, result);
+        self.finished[index] = Some(Finished {
+            status: result.status,
+            satisfies: result.satisfies_dependents(),
+        });
+        settled.push_back((index, result));
+    }
+
+    /// Reports settled results and releases the checks that were waiting for them: queued when
+    /// every need satisfied them, else settled as skipped (which releases theirs in turn).
+    fn settle(
+        &mut self,
+        settled: &mut VecDeque<(usize, CheckResult)>,
+        queue: &Queue,
+        on_result: &mut impl FnMut(usize, CheckResult),
+    ) {
+        while let Some((index, result)) = settled.pop_front() {
+            if self.reported[index] {
+                continue;
+            }
+            if self.finished[index].is_none() {
+                self.finished[index] = Some(Finished {
+                    status: result.status,
+                    satisfies: result.satisfies_dependents(),
+                });
+            }
+            self.reported[index] = true;
+            self.outstanding -= 1;
+            on_result(index, result);
+            for d in std::mem::take(&mut self.dependents[index]) {
+                self.waiting[d] -= 1;
+                if self.waiting[d] > 0 {
+                    continue;
+                }
+                // The first need, in declaration order, that did not satisfy it (as a check
+                // waiting for its needs one by one would have found).
+                let unmet = self.deps[d].iter().find_map(|&n| {
+                    self.finished[n]
+                        .filter(|f| !f.satisfies)
+                        .map(|f| (self.checks[n].id.clone(), f.status))
+                });
+                match unmet {
+                    None => queue.push(d),
+                    Some((id, status)) => {
+                        let what = match status {
+                            Status::Fail => "failed",
+                            Status::Error => "errored",
+                            Status::Skip => "was skipped",
+                            Status::Warn => "is optional and did not pass",
+                            Status::Pass => "passed",
+                        };
+                        let result =
+                            CheckResult::new(Status::Skip, format!("needs `{id}`, which {what}"));
+                        self.finished[d] = Some(Finished {
+                            status: Status::Skip,
+                            satisfies: result.satisfies_dependents(),
+                        });
+                        settled.push_back((d, result));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One worker: takes ready checks until the run is over, telling the scheduler when each
+/// starts and how it ended.
+fn work(
+    engine: &Engine,
+    checks: &[CheckDef],
+    queue: &Queue,
+    events: &mpsc::Sender<Event>,
+    default_timeout: Duration,
+    running: &Running,
+) {
+    while let Some(index) = queue.pop() {
+        let check = &checks[index];
+        let timeout = check.timeout.unwrap_or(default_timeout);
+        let started = Instant::now();
+        running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((check.id.clone(), started));
+        if events.send(Event::Started(index, started)).is_err() {
+            return;
+        }
+        let mut result = run_body(engine, check, timeout);
+        result.duration = started.elapsed();
+        running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != check.id);
+        if events.send(Event::Done(index, result)).is_err() {
+            return;
+        }
+        // A replacement took this worker's place while it was stuck: one of them leaves.
+        if queue
+            .surplus
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_sub(1))
+            .is_ok()
+        {
+            return;
+        }
     }
 }
 
@@ -300,13 +518,9 @@ mod tests {
             running: Running::default(),
         };
         let mut results = [None, None];
-        execute(
-            &runtime,
-            Arc::new(engine),
-            &loaded.checks,
-            &options,
-            |i, r| results[i] = Some(r),
-        );
+        execute(Arc::new(engine), &loaded.checks, &options, |i, r| {
+            results[i] = Some(r);
+        });
         let boom = results[0].clone().expect("boom finished");
         assert_eq!(boom.status, Status::Error);
         assert!(
@@ -317,5 +531,63 @@ mod tests {
         );
         let calm = results[1].clone().expect("calm finished");
         assert_eq!((calm.status, calm.message.as_str()), (Status::Pass, "fine"));
+    }
+
+    /// A host call that ignores its budget: the runner stops waiting a grace period after the
+    /// budget, reports the check as abandoned, and a replacement worker runs the rest (with one
+    /// job, nothing else would run otherwise).
+    #[test]
+    fn a_stuck_body_is_abandoned_and_the_others_still_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("s.rhai"),
+            "check(#{ id: \"stuck\", description: \"d\", run: || { hang(); pass(\"no\") } });\n\
+             check(#{ id: \"after\", description: \"d\", run: || pass(\"ran\") });\n",
+        )
+        .expect("write");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let mut engine = engine::build(EngineOptions {
+            capability: Capability::ReadOnly,
+            roots: vec![dir.path().to_path_buf()],
+            lib_fallbacks: Vec::new(),
+            vars: Arc::default(),
+            runtime: runtime.handle().clone(),
+        });
+        engine.register_fn("hang", || -> bool {
+            std::thread::sleep(Duration::from_secs(3));
+            true
+        });
+        let found = loader::discover(&[dir.path().to_path_buf()]).expect("discover");
+        let loaded = loader::load(&engine, &found.files, Duration::from_secs(5), 1);
+        let options = RunnerOptions {
+            jobs: 1,
+            default_timeout: Duration::from_millis(200),
+            grace: Duration::from_millis(100),
+            remote_host: None,
+            excluded: HashMap::new(),
+            waivers: crate::waivers::Waivers::default(),
+            running: Running::default(),
+        };
+        let started = Instant::now();
+        let mut results = [None, None];
+        execute(Arc::new(engine), &loaded.checks, &options, |i, r| {
+            results[i] = Some(r);
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let stuck = results[0].clone().expect("stuck reported");
+        assert_eq!(stuck.status, Status::Error);
+        assert!(stuck.message.contains("abandoned"), "{}", stuck.message);
+        let after = results[1].clone().expect("after reported");
+        assert_eq!(
+            (after.status, after.message.as_str()),
+            (Status::Pass, "ran")
+        );
     }
 }

@@ -396,15 +396,9 @@ pub(crate) fn run_and_report<'a>(
     for (i, result) in early.into_iter().enumerate() {
         deliver(i, result, &mut reporter);
     }
-    runner::execute(
-        &session.runtime,
-        session.engine.clone(),
-        checks,
-        options,
-        |index, result| {
-            deliver(offset + index, result, &mut reporter);
-        },
-    );
+    runner::execute(session.engine.clone(), checks, options, |index, result| {
+        deliver(offset + index, result, &mut reporter);
+    });
     for note in &notes {
         eprintln!("hostscript: {note}");
     }
