@@ -186,7 +186,7 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
         .into_iter()
         .map(|c| {
             let item = Item {
-                spec: crate::script::define::CheckSpec {
+                spec: std::sync::Arc::new(crate::script::define::CheckSpec {
                     id: c.id,
                     description: c.description,
                     required: c.required,
@@ -195,8 +195,8 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
                     needs: c.needs,
                     remediation: c.remediation,
                     timeout: None,
-                },
-                file: c.file,
+                }),
+                file: c.file.into(),
                 line: c.line,
             };
             let mut result = CheckResult::new(c.status, c.message);

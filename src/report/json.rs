@@ -63,7 +63,7 @@ impl<W: Write> Reporter for Json<W> {
     fn check_finished(&mut self, item: &Item, result: &CheckResult) -> io::Result<()> {
         let mut item = item.clone();
         if result.no_fix.is_some() {
-            item.spec.remediation = None;
+            std::sync::Arc::make_mut(&mut item.spec).remediation = None;
         }
         self.records.push(CheckRecord {
             item,

@@ -64,9 +64,11 @@ use crate::script::{CheckDef, LoadFailure};
 /// A check as reporters describe it: its declaration and where it was declared.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Item {
+    /// The check's own declaration, shared: a run keeps an item per result and a reporter may
+    /// keep another, and at 10,000 checks copies of every id and tag added up.
     #[serde(flatten)]
-    pub spec: crate::script::define::CheckSpec,
-    pub file: String,
+    pub spec: std::sync::Arc<crate::script::define::CheckSpec>,
+    pub file: std::sync::Arc<str>,
     pub line: usize,
 }
 
@@ -82,7 +84,7 @@ impl Item {
     pub fn from_check(check: &CheckDef) -> Self {
         Item {
             spec: check.spec.clone(),
-            file: check.file().display().to_string(),
+            file: check.script.display_path.clone(),
             line: check.line,
         }
     }
@@ -90,7 +92,7 @@ impl Item {
     /// A script that failed to load stands in the report as one required, erroring entry.
     pub fn from_failure(failure: &LoadFailure) -> (Self, CheckResult) {
         let item = Item {
-            spec: crate::script::define::CheckSpec {
+            spec: std::sync::Arc::new(crate::script::define::CheckSpec {
                 id: failure.id.clone(),
                 description: "script failed to load".to_string(),
                 required: true,
@@ -99,8 +101,8 @@ impl Item {
                 needs: Vec::new(),
                 remediation: None,
                 timeout: None,
-            },
-            file: failure.diagnostic.file.display().to_string(),
+            }),
+            file: failure.diagnostic.file.display().to_string().into(),
             line: failure.diagnostic.line.unwrap_or(0),
         };
         (

@@ -14,7 +14,8 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Positi
 /// A check as declared, before it is tied to its loaded script.
 #[derive(Clone)]
 pub struct Declared {
-    pub spec: CheckSpec,
+    /// Shared with every report `Item` of this check.
+    pub spec: std::sync::Arc<CheckSpec>,
     pub line: usize,
     pub body: FnPtr,
 }
@@ -198,7 +199,7 @@ fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
         ));
     }
     Ok(Declared {
-        spec: CheckSpec {
+        spec: std::sync::Arc::new(CheckSpec {
             id,
             description,
             required,
@@ -207,7 +208,7 @@ fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
             needs,
             remediation,
             timeout,
-        },
+        }),
         line: pos.line().unwrap_or(0),
         body,
     })

@@ -289,6 +289,7 @@ fn load_file(engine: &Engine, file: &ScriptFile, total: Duration) -> FileOutcome
             runtime.set_source(source_name.as_str());
             let script = Arc::new(LoadedScript {
                 path: path.clone(),
+                display_path: path.display().to_string().into(),
                 ast: runtime,
             });
             FileOutcome::Loaded(script, declared)

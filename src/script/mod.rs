@@ -26,6 +26,8 @@ pub use diagnostic::Diagnostic;
 pub struct LoadedScript {
     /// The path as the user gave it, for messages (`checks/kvm.rhai`).
     pub path: PathBuf,
+    /// `path` as text, made once: every report item of the file's checks shares it.
+    pub display_path: std::sync::Arc<str>,
     /// Functions of the file, each carrying the file's imports.
     pub ast: AST,
 }
