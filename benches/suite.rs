@@ -93,11 +93,51 @@ fn main() {
         .collect();
     let (_, first) = ours(&[]);
     let checks = first.json()["checks"].as_array().map_or(0, Vec::len);
-    let (mut parallel, mut serial, mut python) = (Vec::new(), Vec::new(), Vec::new());
+    // The slowest host call of the suite, from its own -vv log (`cmd::run argv=[..] ms=N`): a
+    // command is the floor of the whole run, so it also runs bare, in the same namespace with
+    // the same environment, in the same rounds.
+    let (_, traced) = ours(&["-vv"]);
+    let slowest = traced
+        .stderr
+        .lines()
+        .filter_map(|line| {
+            let ms: u64 = line
+                .rsplit_once(" ms=")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((ms, line.to_string()))
+        })
+        .max_by_key(|(ms, _)| *ms);
+    let probe_argv: Option<Vec<String>> = slowest.as_ref().and_then(|(_, line)| {
+        let argv = line.split_once("cmd::run argv=")?.1.rsplit_once(" ms=")?.0;
+        serde_json::from_str(argv).ok()
+    });
+    let probe = |argv: &[String]| {
+        let started = Instant::now();
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &host.netns.name])
+            .args(argv)
+            .env("PATH", support::path_with_fakes())
+            .env("FAKE_DM_DIR", host.path("dm"))
+            .env("FAKE_SYSTEMD_DIR", host.path("systemd"))
+            .env("FAKE_LOOP_DIR", host.path("loop"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        started.elapsed()
+    };
+    let (mut parallel, mut serial, mut python, mut bare) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         parallel.push(ours(&[]).0);
         serial.push(ours(&["--jobs", "1"]).0);
         python.push(original().0);
+        if let Some(argv) = &probe_argv {
+            bare.push(probe(argv));
+        }
     }
     let (parallel, serial, python) = (
         median(&mut parallel),
@@ -122,6 +162,18 @@ fn main() {
         python_code.map_or("signal".to_string(), |c| c.to_string()),
         ms(python)
     );
+    match (&slowest, bare.is_empty()) {
+        (Some((logged, line)), false) => println!(
+            "\nSlowest host call in the suite's -vv log ({logged} ms there): `{}`; run bare in the namespace: {}; the whole suite takes {:.2}x its slowest probe",
+            line.split_once("DEBUG ").map_or(line.as_str(), |(_, l)| l),
+            ms(median(&mut bare)),
+            parallel.as_secs_f64() / median(&mut bare).as_secs_f64()
+        ),
+        (Some((ms, line)), true) => println!(
+            "\nSlowest host call in the suite's -vv log: {line} ({ms} ms), not a command, so not run bare"
+        ),
+        (None, _) => println!("\nThe -vv log named no host call with a duration"),
+    }
     println!("\nThe original's failures on this host: {python_failed:?}");
     println!(
         "ratio hostscript / original: {:.2}; parallel / serial: {:.2}; grpcurl {}",
