@@ -231,25 +231,9 @@ pub fn execute(
                     .insert(index, (at, at + budget + options.grace));
             }
             Ok(Event::Done(index, result)) => scheduler.done(index, result, &mut settled),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            // Every worker is gone: nothing more will finish.
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                for index in 0..n {
-                    if !scheduler.reported[index] && scheduler.finished[index].is_none() {
-                        settled.push_back((
-                            index,
-                            CheckResult::new(
-                                Status::Error,
-                                "internal error: the check's thread ended",
-                            ),
-                        ));
-                        scheduler.finished[index] = Some(Finished {
-                            status: Status::Error,
-                            satisfies: false,
-                        });
-                    }
-                }
-            }
+            // Only a timeout: the scheduler keeps a sender of its own (for replacement
+            // workers), so the channel never disconnects while it waits.
+            Err(_) => {}
         }
         let now = Instant::now();
         let overdue: Vec<(usize, Instant)> = scheduler
@@ -482,18 +466,17 @@ mod tests {
     use crate::script::engine::{self, Capability, EngineOptions};
     use crate::script::loader;
 
-    /// A primitive that panics must end its own check as an error at the check's position,
-    /// and leave the rest of the run alone. No shipped primitive panics on purpose, so this
-    /// test registers one.
-    #[test]
-    fn a_panic_inside_a_primitive_is_an_error_and_the_run_goes_on() {
+    /// Runs the checks of `script` (one file) with `jobs` workers and `budget` per check, after
+    /// `register` adds the test's own primitives; the results in declaration order.
+    fn run_script(
+        script: &str,
+        jobs: usize,
+        budget: Duration,
+        grace: Duration,
+        register: impl FnOnce(&mut Engine),
+    ) -> Vec<CheckResult> {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("p.rhai"),
-            "check(#{ id: \"boom\", description: \"d\", run: || { explode(); pass(\"no\") } });\n\
-             check(#{ id: \"calm\", description: \"d\", run: || pass(\"fine\") });\n",
-        )
-        .expect("write");
+        std::fs::write(dir.path().join("t.rhai"), script).expect("write");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -505,31 +488,52 @@ mod tests {
             vars: Arc::default(),
             runtime: runtime.handle().clone(),
         });
-        engine.register_fn("explode", || -> bool { panic!("primitive exploded") });
+        register(&mut engine);
         let found = loader::discover(&[dir.path().to_path_buf()]).expect("discover");
-        let loaded = loader::load(&engine, &found.files, Duration::from_secs(5), 2);
+        let loaded = loader::load(&engine, &found.files, Duration::from_secs(5), jobs);
         let options = RunnerOptions {
-            jobs: 2,
-            default_timeout: Duration::from_secs(5),
-            grace: Duration::from_secs(1),
+            jobs,
+            default_timeout: budget,
+            grace,
             remote_host: None,
             excluded: HashMap::new(),
             waivers: crate::waivers::Waivers::default(),
             running: Running::default(),
         };
-        let mut results = [None, None];
+        let mut results = vec![None; loaded.checks.len()];
         execute(Arc::new(engine), &loaded.checks, &options, |i, r| {
             results[i] = Some(r);
         });
-        let boom = results[0].clone().expect("boom finished");
+        results
+            .into_iter()
+            .map(|r| r.expect("every check reported"))
+            .collect()
+    }
+
+    /// A primitive that panics must end its own check as an error at the check's position,
+    /// and leave the rest of the run alone. No shipped primitive panics on purpose, so this
+    /// test registers one.
+    #[test]
+    fn a_panic_inside_a_primitive_is_an_error_and_the_run_goes_on() {
+        let results = run_script(
+            "check(#{ id: \"boom\", description: \"d\", run: || { explode(); pass(\"no\") } });\n\
+             check(#{ id: \"calm\", description: \"d\", run: || pass(\"fine\") });\n",
+            2,
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+            |engine| {
+                engine.register_fn("explode", || -> bool { panic!("primitive exploded") });
+            },
+        );
+        let boom = &results[0];
         assert_eq!(boom.status, Status::Error);
         assert!(
             boom.message
-                .contains("p.rhai:1: internal error (panic): primitive exploded"),
+                .contains("t.rhai:1: internal error (panic): primitive exploded"),
             "{}",
             boom.message
         );
-        let calm = results[1].clone().expect("calm finished");
+        let calm = &results[1];
         assert_eq!((calm.status, calm.message.as_str()), (Status::Pass, "fine"));
     }
 
@@ -538,53 +542,29 @@ mod tests {
     /// job, nothing else would run otherwise).
     #[test]
     fn a_stuck_body_is_abandoned_and_the_others_still_run() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("s.rhai"),
+        let started = Instant::now();
+        let results = run_script(
             "check(#{ id: \"stuck\", description: \"d\", run: || { hang(); pass(\"no\") } });\n\
              check(#{ id: \"after\", description: \"d\", run: || pass(\"ran\") });\n",
-        )
-        .expect("write");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let mut engine = engine::build(EngineOptions {
-            capability: Capability::ReadOnly,
-            roots: vec![dir.path().to_path_buf()],
-            lib_fallbacks: Vec::new(),
-            vars: Arc::default(),
-            runtime: runtime.handle().clone(),
-        });
-        engine.register_fn("hang", || -> bool {
-            std::thread::sleep(Duration::from_secs(3));
-            true
-        });
-        let found = loader::discover(&[dir.path().to_path_buf()]).expect("discover");
-        let loaded = loader::load(&engine, &found.files, Duration::from_secs(5), 1);
-        let options = RunnerOptions {
-            jobs: 1,
-            default_timeout: Duration::from_millis(200),
-            grace: Duration::from_millis(100),
-            remote_host: None,
-            excluded: HashMap::new(),
-            waivers: crate::waivers::Waivers::default(),
-            running: Running::default(),
-        };
-        let started = Instant::now();
-        let mut results = [None, None];
-        execute(Arc::new(engine), &loaded.checks, &options, |i, r| {
-            results[i] = Some(r);
-        });
+            1,
+            Duration::from_millis(200),
+            Duration::from_millis(100),
+            |engine| {
+                engine.register_fn("hang", || -> bool {
+                    std::thread::sleep(Duration::from_secs(3));
+                    true
+                });
+            },
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
             started.elapsed()
         );
-        let stuck = results[0].clone().expect("stuck reported");
+        let stuck = &results[0];
         assert_eq!(stuck.status, Status::Error);
         assert!(stuck.message.contains("abandoned"), "{}", stuck.message);
-        let after = results[1].clone().expect("after reported");
+        let after = &results[1];
         assert_eq!(
             (after.status, after.message.as_str()),
             (Status::Pass, "ran")

@@ -288,20 +288,22 @@ fn ansible_installs_checks_and_merges_a_fleet_that_differs_on_purpose() {
         "{parent}"
     );
 
-    // --check is hostscript's --dry-run, --diff shows its diffs; nothing changes.
-    let (code, output) = fleet.playbook(
-        &venv,
-        &[
+    // remediate.yml on fleet-h01 with the flintlockd-unit remediation, plus `extra`.
+    let remediate = |extra: &[&str]| {
+        let mut args = vec![
             "remediate.yml",
-            "--check",
-            "--diff",
             "--limit",
             "fleet-h01",
             "-e",
             r#"{"hostscript_remediations": ["flintlockd-unit"]}"#,
-        ],
-    );
-    assert_eq!(code, 0, "{output}");
+        ];
+        args.extend_from_slice(extra);
+        let (code, output) = fleet.playbook(&venv, &args);
+        assert_eq!(code, 0, "{output}");
+        output
+    };
+    // --check is hostscript's --dry-run, --diff shows its diffs; nothing changes.
+    let output = remediate(&["--check", "--diff"]);
     for needle in [
         "flintlockd-unit: write /etc/systemd/system/flintlockd.service (would_change)",
         "-Requires=containerd.service",
@@ -311,25 +313,13 @@ fn ansible_installs_checks_and_merges_a_fleet_that_differs_on_purpose() {
         assert!(output.contains(needle), "{needle}:\n{output}");
     }
     // Applied for real, once: the second run finds nothing to change.
-    let apply = |expect: &str| {
-        let (code, output) = fleet.playbook(
-            &venv,
-            &[
-                "remediate.yml",
-                "--limit",
-                "fleet-h01",
-                "-e",
-                r#"{"hostscript_remediations": ["flintlockd-unit"]}"#,
-            ],
-        );
-        assert_eq!(code, 0, "{output}");
+    for expect in ["changed", "ok"] {
+        let output = remediate(&[]);
         assert!(
             output.contains(&format!("{expect}: [fleet-h01]")),
             "{expect}:\n{output}"
         );
-    };
-    apply("changed");
-    apply("ok");
+    }
     // The hosts' files are their own: nothing reached this machine's /usr or /etc.
     for path in ["/usr/bin/hostscript", "/etc/hostscript"] {
         assert!(!Path::new(path).exists(), "{path}");
