@@ -26,6 +26,7 @@ pub(crate) mod remediator;
 pub(crate) mod report;
 pub(crate) mod runner;
 pub mod script;
+pub mod secrets;
 pub(crate) mod selection;
 pub(crate) mod target;
 pub(crate) mod text;
@@ -46,7 +47,7 @@ fn init_tracing(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(secrets::stderr)
         .with_target(false)
         .try_init();
 }
@@ -95,7 +96,7 @@ pub fn run(cli: cli::Cli) -> u8 {
             error::exit_code::CHECK_FAILED
         }
         Err(err) => {
-            eprintln!("hostscript: error: {}", error::one_line(&err.to_string()));
+            crate::say!("hostscript: error: {}", error::one_line(&err.to_string()));
             err.exit_code()
         }
     }

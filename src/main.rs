@@ -29,7 +29,7 @@ fn main() -> std::process::ExitCode {
             // clap's first paragraph is the error; usage and tips follow after a blank line.
             let first = rendered.split("\n\n").next().unwrap_or_default();
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("hostscript: error: {}", hostscript::error::one_line(first));
+            hostscript::say!("hostscript: error: {}", hostscript::error::one_line(first));
             return std::process::ExitCode::from(hostscript::error::exit_code::USAGE);
         }
     };

@@ -47,8 +47,89 @@ impl Vars {
                 message: e.message().trim().replace('\n', " "),
             }
         })?;
-        self.values.extend(table);
+        for key in LISTS {
+            if let Some(value) = table.get(key)
+                && !is_list_of_strings(value)
+            {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(key))
+                    .map_or(1, |i| i + 1);
+                return Err(Error::VarsFile {
+                    path: path.to_path_buf(),
+                    line,
+                    column: 1,
+                    message: format!("`{key}` must be a list of strings"),
+                });
+            }
+        }
+        for (key, value) in table {
+            self.merge_value(key, value);
+        }
         Ok(())
+    }
+
+    /// Sets a value; the lists in [`LISTS`] accumulate over layers instead.
+    fn merge_value(&mut self, key: String, value: toml::Value) {
+        if LISTS.contains(&key.as_str())
+            && let (Some(toml::Value::Array(have)), toml::Value::Array(more)) =
+                (self.values.get_mut(&key), &value)
+        {
+            for item in more {
+                if !have.contains(item) {
+                    have.push(item.clone());
+                }
+            }
+            return;
+        }
+        self.values.insert(key, value);
+    }
+
+    /// Registers the run's secret values with `crate::secrets`: the vars named in `secrets`,
+    /// vars whose names end in `_token`, `_password` or `_secret` (or `_key`, unless the value
+    /// is a path), entries of any map var whose key is `authorization` or ends in `token`,
+    /// `password` or `secret` (gRPC metadata), values after secret flags in any var, and the
+    /// flags in `secret_flags`. Returns a warning for each named value too short to redact.
+    pub fn register_secrets(&self) -> Vec<String> {
+        let names = |key: &str| -> Vec<String> {
+            match self.values.get(key) {
+                Some(toml::Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        crate::secrets::add_flags(names("secret_flags").iter().map(String::as_str));
+        let listed = names("secrets");
+        let mut warnings = Vec::new();
+        for (name, value) in &self.values {
+            if LISTS.contains(&name.as_str()) {
+                continue;
+            }
+            let by_name = listed.contains(name)
+                || ["_token", "_password", "_secret"]
+                    .iter()
+                    .any(|s| name.to_ascii_lowercase().ends_with(s))
+                || (name.to_ascii_lowercase().ends_with("_key")
+                    && value.as_str().is_some_and(|v| !v.starts_with('/')));
+            let mut short = false;
+            mark(value, by_name, &mut short);
+            if short && listed.contains(name) {
+                warnings.push(format!(
+                    "secret var `{name}` has a value shorter than {} characters, which cannot be redacted",
+                    crate::secrets::MIN_LEN
+                ));
+            }
+        }
+        for name in &listed {
+            if !self.values.contains_key(name) {
+                warnings.push(format!(
+                    "`secrets` names `{name}`, which no vars file or --var sets"
+                ));
+            }
+        }
+        warnings
     }
 
     /// Applies one `KEY=VALUE` flag.
@@ -70,8 +151,43 @@ impl Vars {
                 message: "KEY must be letters, digits, `_` or `-`".to_string(),
             });
         }
-        self.values.insert(key.to_string(), parse_value(raw));
+        let value = parse_value(raw);
+        if LISTS.contains(&key) && !is_list_of_strings(&value) {
+            return Err(Error::VarFlag {
+                arg: arg.to_string(),
+                message: format!("`{key}` must be a list of strings, e.g. {key}='[\"name\"]'"),
+            });
+        }
+        self.merge_value(key.to_string(), value);
         Ok(())
+    }
+}
+
+/// Vars that add up over the layers rather than replace: which vars are secret, and which
+/// command-line flags take secret values.
+const LISTS: [&str; 2] = ["secrets", "secret_flags"];
+
+fn is_list_of_strings(value: &toml::Value) -> bool {
+    value
+        .as_array()
+        .is_some_and(|items| items.iter().all(toml::Value::is_str))
+}
+
+/// Registers the strings of a var: all of them when the var is secret, otherwise those under
+/// secret map keys and after secret flags.
+fn mark(value: &toml::Value, secret: bool, short: &mut bool) {
+    match value {
+        toml::Value::Array(items) => items.iter().for_each(|v| mark(v, secret, short)),
+        toml::Value::Table(table) => {
+            for (key, v) in table {
+                mark(v, secret || crate::secrets::is_secret_name(key), short);
+            }
+        }
+        toml::Value::String(text) if !secret => crate::secrets::discover(text),
+        toml::Value::String(text) if text.is_empty() => {}
+        toml::Value::String(text) => *short |= !crate::secrets::add_credential(text),
+        _ if !secret => {}
+        other => *short |= !crate::secrets::add(&other.to_string()),
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 /// The layer of each top-level module of `src/`, bottom first.
 fn layer(module: &str) -> Option<usize> {
     Some(match module {
-        "text" | "limits" | "budget" | "error" | "outcome" | "interrupt" => 0,
+        "text" | "limits" | "budget" | "error" | "outcome" | "interrupt" | "secrets" => 0,
         "host" | "vars" | "plan" | "waivers" => 1,
         "bindings" => 2,
         "script" => 3,
@@ -68,6 +68,48 @@ fn no_module_imports_from_a_layer_above_it() {
                         ));
                     }
                     None => {}
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// Output leaves only through the redaction of `crate::secrets`: no `eprintln!`, `println!`
+/// or bare standard stream written outside `secrets.rs` and `report::stdout()`.
+#[test]
+fn every_output_goes_through_the_redaction() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let forbidden = [
+        "eprintln!",
+        "eprint!",
+        "println!",
+        "print!(",
+        "dbg!",
+        "stderr().lock()",
+        "stdout().lock()",
+        "(std::io::stderr()",
+        "(std::io::stdout()",
+        "(io::stderr()",
+        "(io::stdout()",
+    ];
+    let mut violations = BTreeSet::new();
+    for path in &all {
+        let rel = path.strip_prefix(&src).expect("under src");
+        let allowed: &[&str] = match rel.to_str() {
+            Some("secrets.rs") => continue,
+            // The one standard output, wrapped in the redacting writer right there.
+            Some("report/mod.rs") => &["stdout().lock()"],
+            _ => &[],
+        };
+        let text = std::fs::read_to_string(path).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for f in forbidden.iter().filter(|f| !allowed.contains(f)) {
+                if code.contains(f) {
+                    violations.insert(format!("{}:{}: `{f}`", rel.display(), n + 1));
                 }
             }
         }

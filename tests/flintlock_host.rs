@@ -155,6 +155,7 @@ impl Host {
             transport: Transport::Bound(listener),
             microvms: 3,
             basic_auth: None,
+            echo_auth: false,
         }));
     }
 

@@ -20,6 +20,7 @@ mod procfs;
 mod prometheus;
 mod readme;
 mod remediate;
+mod secrets;
 mod serve;
 mod support;
 mod systemd;

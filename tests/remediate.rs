@@ -30,14 +30,14 @@ const EVERY_HOST_REMEDIATION: [&str; 6] = [
 
 /// A staged host: the root, the fakes' state, and a listener standing in for containerd-dev's
 /// socket (the fake systemctl starts nothing).
-struct Staged {
+pub(crate) struct Staged {
     root: tempfile::TempDir,
-    state: tempfile::TempDir,
+    pub(crate) state: tempfile::TempDir,
     _socket: std::os::unix::net::UnixListener,
 }
 
 impl Staged {
-    fn new() -> Staged {
+    pub(crate) fn new() -> Staged {
         let root = tempfile::tempdir().expect("root");
         let state = tempfile::tempdir().expect("state");
         for dir in ["dm", "systemd", "loop", "pkg"] {
@@ -92,7 +92,7 @@ impl Staged {
         }
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.root.path()
     }
 
@@ -117,22 +117,22 @@ impl Staged {
     }
 
     /// `hostscript remediate ARGS --root ROOT` with the shipped remediations and checks' vars.
-    fn remediate(&self, args: &[&str]) -> Output {
+    pub(crate) fn remediate(&self, args: &[&str]) -> Output {
         self.hostscript("remediate", args)
     }
 
-    fn hostscript(&self, command: &str, args: &[&str]) -> Output {
+    pub(crate) fn hostscript(&self, command: &str, args: &[&str]) -> Output {
         self.hostscript_with(command, args, &["--format", "json"])
     }
 
-    fn hostscript_human(&self, command: &str, args: &[&str]) -> Output {
+    pub(crate) fn hostscript_human(&self, command: &str, args: &[&str]) -> Output {
         self.hostscript_with(command, args, &["--color", "never"])
     }
 
     fn hostscript_with(&self, command: &str, args: &[&str], format: &[&str]) -> Output {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let s = self.state.path();
-        let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        let out = self
+            .command()
             .arg(command)
             .args(args)
             .arg("--remediations")
@@ -148,6 +148,17 @@ impl Staged {
                 self.root().join("etc/opt/flintlockd").display()
             ))
             .args(format)
+            .output()
+            .expect("run hostscript");
+        Output::from_process(out)
+    }
+
+    /// hostscript in the repository with the fakes first on PATH and their state here.
+    pub(crate) fn command(&self) -> Command {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let s = self.state.path();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hostscript"));
+        command
             .current_dir(repo)
             .env("PATH", path_with_fakes())
             .env("FAKE_DM_DIR", s.join("dm"))
@@ -157,13 +168,11 @@ impl Staged {
             .env("FAKE_PROC_MODULES", self.root().join("proc/modules"))
             .env("FAKE_CALLS", self.calls_file())
             .env_remove("HOSTSCRIPT_DMSETUP")
-            .env_remove("HOSTSCRIPT_SYSTEMCTL")
-            .output()
-            .expect("run hostscript");
-        Output::from_process(out)
+            .env_remove("HOSTSCRIPT_SYSTEMCTL");
+        command
     }
 
-    fn read(&self, path: &str) -> String {
+    pub(crate) fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.root().join(path.trim_start_matches('/')))
             .unwrap_or_else(|e| panic!("{path}: {e}"))
     }

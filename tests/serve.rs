@@ -63,7 +63,7 @@ fn request(addr: &str, raw: &str) -> (u16, String) {
     (code, body)
 }
 
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     request(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
 }
 

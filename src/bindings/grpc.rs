@@ -325,6 +325,13 @@ fn call_options(options: Map) -> Result<CallOptions, String> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // `authorization` and `*-token` metadata are credentials: never in any output, even
+        // when a server echoes them back in an error.
+        for (key, value) in &call.metadata {
+            if crate::secrets::is_secret_name(key) {
+                crate::secrets::add_credential(value);
+            }
+        }
     }
     if let Some(tls) = opts.map("tls")? {
         call.tls = Some(tls_options(tls)?);

@@ -56,6 +56,21 @@ pub struct Remediating {
 pub fn register(engine: &mut Engine, ctx: Context) {
     verdict::register(engine);
     register_host_error(engine);
+    // `secret(value)`: the value (every string in it, for a map or array) is redacted from
+    // every output from now on; returns it unchanged.
+    engine.register_fn("secret", |ctx: NativeCallContext, value: Dynamic| {
+        let mut short = false;
+        mark_secret(&value, &mut short);
+        if short {
+            crate::say!(
+                "hostscript: warning: {}:{}: secret(): a value shorter than {} characters cannot be redacted",
+                ctx.call_source().unwrap_or("script"),
+                ctx.call_position().line().unwrap_or(0),
+                crate::secrets::MIN_LEN
+            );
+        }
+        value
+    });
     for (name, module) in modules(&ctx) {
         engine.register_static_module(name, module.into());
     }
@@ -148,6 +163,20 @@ fn register_host_error(engine: &mut rhai::Engine) {
     });
     engine.register_fn("+", |a: &str, e: HostError| format!("{a}{}", e.message));
     engine.register_fn("+", |e: HostError, a: &str| format!("{}{a}", e.message));
+}
+
+fn mark_secret(value: &Dynamic, short: &mut bool) {
+    if let Some(text) = value.read_lock::<rhai::ImmutableString>() {
+        if !text.is_empty() && !crate::secrets::add(&text) {
+            *short = true;
+        }
+    } else if let Some(items) = value.read_lock::<rhai::Array>() {
+        items.iter().for_each(|v| mark_secret(v, short));
+    } else if let Some(map) = value.read_lock::<Map>() {
+        map.values().for_each(|v| mark_secret(v, short));
+    } else if !value.is_unit() && !crate::secrets::add(&value.to_string()) {
+        *short = true;
+    }
 }
 
 /// Builds a Rhai map from `(key, value)` pairs.

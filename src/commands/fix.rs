@@ -141,7 +141,7 @@ pub(crate) fn execute(
     }
     // Also on stderr: a check naming a remediation nobody defined is a configuration mistake.
     for s in skipped.iter().filter(|s| s.undefined) {
-        eprintln!("hostscript: {}: {}", s.id, s.reason);
+        crate::say!("hostscript: {}: {}", s.id, s.reason);
     }
     let skipped_json = serde_json::to_value(&skipped).unwrap_or_default();
     if wanted.is_empty() {

@@ -91,7 +91,7 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         0 => String::new(),
         n => format!(", {n} remediation{}", plural(n)),
     };
-    eprintln!(
+    crate::say!(
         "hostscript lint: {files} script{}, {checks} check{}{remediations}, {} problem{}",
         plural(files),
         plural(checks),

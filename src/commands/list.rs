@@ -22,7 +22,7 @@ pub fn execute(args: ListArgs) -> Result<u8> {
         remediating: None,
     })?;
     for failure in &session.loaded.failures {
-        eprintln!("hostscript: {}", failure.diagnostic);
+        crate::say!("hostscript: {}", failure.diagnostic);
     }
     if session.loaded.checks.is_empty() && session.loaded.failures.is_empty() {
         return Err(Error::NoChecks {

@@ -71,7 +71,7 @@ pub fn execute(args: MergeArgs) -> Result<u8> {
         match read_report(&file) {
             Ok(run) => {
                 if let Some(first) = runs.iter().find(|r| r.summary.host == run.summary.host) {
-                    eprintln!(
+                    crate::say!(
                         "hostscript: error: {}: host `{}` already reported by {}; ignored",
                         file.display(),
                         run.summary.host,
@@ -83,7 +83,7 @@ pub fn execute(args: MergeArgs) -> Result<u8> {
                 }
             }
             Err(message) => {
-                eprintln!(
+                crate::say!(
                     "hostscript: error: {}: {}",
                     file.display(),
                     crate::error::one_line(&message)

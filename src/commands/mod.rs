@@ -67,6 +67,9 @@ impl Session {
             options.var_flags,
         )?;
         crate::target::apply(&mut vars, options.target);
+        for warning in vars.register_secrets() {
+            crate::say!("hostscript: warning: {warning}");
+        }
         let jobs = match options.jobs {
             Some(0) => {
                 return Err(Error::Flag {

@@ -142,7 +142,7 @@ fn list(session: &Session, format: DocFormat) -> Result<u8> {
     };
     written.map_err(Error::Output)?;
     for failure in &session.loaded.failures {
-        eprintln!("hostscript: {}", failure.diagnostic);
+        crate::say!("hostscript: {}", failure.diagnostic);
     }
     Ok(if session.loaded.failures.is_empty() {
         exit_code::SUCCESS
@@ -187,7 +187,7 @@ pub fn apply(
     on_result: &mut dyn FnMut(&RemediationResult),
 ) -> Result<Applied> {
     for failure in &session.loaded.failures {
-        eprintln!("hostscript: {}", failure.diagnostic);
+        crate::say!("hostscript: {}", failure.diagnostic);
     }
     let ordered =
         remediator::order(&session.loaded.remediations, ids).map_err(|message| Error::Flag {
@@ -249,7 +249,7 @@ pub fn apply(
         log_errors.push(e);
     }
     for e in &log_errors {
-        eprintln!("hostscript: {e}");
+        crate::say!("hostscript: {e}");
     }
     Ok(Applied {
         info,

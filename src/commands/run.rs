@@ -130,7 +130,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     };
     if args.output.format != RunFormat::Human {
         for failure in &session.loaded.failures {
-            eprintln!("hostscript: {}", failure.diagnostic);
+            crate::say!("hostscript: {}", failure.diagnostic);
         }
     }
 
@@ -227,7 +227,7 @@ impl LiveLine {
                         )
                     })
                     .collect();
-                let mut err = std::io::stderr().lock();
+                let mut err = crate::secrets::stderr();
                 if slow.is_empty() {
                     if shown {
                         let _ = write!(err, "\r\x1b[K");
@@ -240,7 +240,7 @@ impl LiveLine {
                 let _ = err.flush();
             }
             if shown {
-                let _ = write!(std::io::stderr(), "\r\x1b[K");
+                let _ = write!(crate::secrets::stderr(), "\r\x1b[K");
             }
         });
         LiveLine {
@@ -297,7 +297,7 @@ fn run_until_ready(
             break;
         }
         if progress {
-            eprintln!(
+            crate::say!(
                 "hostscript: attempt {attempts}: {} not ready ({}); again in {}",
                 waiting.len(),
                 waiting.join(", "),
@@ -400,7 +400,7 @@ pub(crate) fn run_and_report<'a>(
         deliver(offset + index, result, &mut reporter);
     });
     for note in &notes {
-        eprintln!("hostscript: {note}");
+        crate::say!("hostscript: {note}");
     }
     let finished: Vec<(Item, CheckResult)> = items
         .iter()

@@ -81,11 +81,8 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
     })?;
     let local = listener.local_addr().map_err(Error::Output)?;
     listener.set_nonblocking(true).map_err(Error::Output)?;
-    // Never eprintln! here: a stderr whose reader went away must not panic a server.
-    let _ = writeln!(
-        std::io::stderr(),
-        "hostscript: serving on http://{local} (/healthz, /metrics, /report)"
-    );
+    // say! never panics: a stderr whose reader went away must not stop a server.
+    crate::say!("hostscript: serving on http://{local} (/healthz, /metrics, /report)");
     let server = Arc::new(Server {
         prepared,
         interval: args.interval,
@@ -108,7 +105,7 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
             });
         }
     }
-    let _ = writeln!(std::io::stderr(), "hostscript: stopped");
+    crate::say!("hostscript: stopped");
     Ok(exit_code::SUCCESS)
 }
 
@@ -127,6 +124,8 @@ fn respond(
         503 => "Service Unavailable",
         _ => "Status",
     };
+    // Every body, whatever rendered it, leaves redacted (crate::secrets).
+    let body = crate::secrets::redact(body);
     write!(
         stream,
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -266,6 +266,11 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
     if program.is_empty() {
         return Err(CmdError::EmptyArgv);
     }
+    // A token in the argv or the environment is secret from here on, wherever it turns up.
+    crate::secrets::discover(&spec.argv.join(" "));
+    for (name, value) in &spec.env {
+        crate::secrets::discover(&format!("{name}={value}"));
+    }
     if let Some(cwd) = &spec.cwd
         && !cwd.is_dir()
     {
@@ -372,6 +377,9 @@ pub async fn run(spec: &CommandSpec) -> Result<CommandOutput, CmdError> {
             let (stdout, stdout_truncated) = out.map_err(io)?;
             let (stderr, stderr_truncated) = err.map_err(io)?;
             let status = status.map_err(io)?;
+            // What a program prints (`systemctl show` quotes ExecStart whole) may carry one.
+            crate::secrets::discover(&stdout);
+            crate::secrets::discover(&stderr);
             use std::os::unix::process::ExitStatusExt;
             Ok(CommandOutput {
                 code: status.code(),

@@ -201,7 +201,12 @@ pub fn read(path: &Path, max: usize) -> Result<String, FsError> {
             max,
         });
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // Tokens after secret flags or keys (a unit's ExecStart, an env file, a config) and TLS
+    // private keys are secret from here on, wherever a script puts them.
+    crate::secrets::discover(&text);
+    crate::secrets::add_private_keys(&text);
+    Ok(text)
 }
 
 /// Space and inodes of the filesystem holding a path.

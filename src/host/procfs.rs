@@ -182,6 +182,7 @@ pub fn find_processes(query: &str) -> Result<Vec<ProcessInfo>, String> {
         if let Some(info) = describe(&process)
             && matches_query(&info, query)
         {
+            crate::secrets::discover(&info.cmdline.join(" "));
             found.push(info);
         }
     }

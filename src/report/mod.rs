@@ -10,23 +10,27 @@ pub mod prometheus;
 pub mod remediation;
 pub mod tap;
 
-/// Standard output for reports, tolerant of a reader that went away: once a write fails with
-/// a broken pipe (`hostscript run checks/ | head`), the rest of the output is dropped silently
-/// and the run goes on to its end and its own exit status. Dying of SIGPIPE, as `cat` does,
-/// would skip the clean-up that kills what the checks' commands started.
-pub struct Stdout {
+/// Standard output for reports: redacted a line at a time (`crate::secrets`), and tolerant of
+/// a reader that went away.
+pub type Stdout = crate::secrets::Redacting<Pipe>;
+
+pub fn stdout() -> Stdout {
+    crate::secrets::Redacting::new(Pipe {
+        inner: std::io::stdout().lock(),
+        gone: false,
+    })
+}
+
+/// The standard output under the redaction: once a write fails with a broken pipe
+/// (`hostscript run checks/ | head`), the rest of the output is dropped silently and the run
+/// goes on to its end and its own exit status. Dying of SIGPIPE, as `cat` does, would skip the
+/// clean-up that kills what the checks' commands started.
+pub struct Pipe {
     inner: std::io::StdoutLock<'static>,
     gone: bool,
 }
 
-pub fn stdout() -> Stdout {
-    Stdout {
-        inner: std::io::stdout().lock(),
-        gone: false,
-    }
-}
-
-impl std::io::Write for Stdout {
+impl std::io::Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.gone {
             return Ok(buf.len());
@@ -309,7 +313,7 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
     let temp = dir.join(format!(".{name}.hostscript-{}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
+        file.write_all(crate::secrets::redact(&String::from_utf8_lossy(bytes)).as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&temp, path)?;
         std::fs::File::open(dir)?.sync_all()

@@ -51,10 +51,10 @@ pub fn build(options: EngineOptions) -> Engine {
             None
         }
     });
-    engine.on_print(|text| eprintln!("{text}"));
+    engine.on_print(|text| crate::say!("{text}"));
     engine.on_debug(|text, source, pos| {
         let source = source.unwrap_or("script");
-        eprintln!("{source}:{}: {text}", pos.line().unwrap_or(0));
+        crate::say!("{source}:{}: {text}", pos.line().unwrap_or(0));
     });
     engine.set_module_resolver(RootResolver::new(&options.roots, &options.lib_fallbacks));
 

@@ -84,9 +84,21 @@ impl<D: Declaration> Bound<D> {
     ) -> Result<rhai::Dynamic, String> {
         let _budget = crate::budget::start(timeout);
         let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.declared
-                .body()
-                .call::<rhai::Dynamic>(engine, &self.script.ast, ())
+            // As `FnPtr::call` does, plus the script's source, so what the body's native calls
+            // and `debug` report names its file.
+            let ast = &self.script.ast;
+            let mut global = engine.new_global_runtime_state();
+            global.lib.push(ast.shared_lib().clone());
+            global.source = ast.source().map(Into::into);
+            let body = self.declared.body();
+            let ctx = rhai::NativeCallContext::new_with_all_fields(
+                engine,
+                body.fn_name(),
+                None,
+                &global,
+                rhai::Position::NONE,
+            );
+            body.call_raw(&ctx, None, [])
         }));
         match called {
             Ok(Ok(value)) => Ok(value),

@@ -62,6 +62,8 @@ pub struct FlintlockOptions {
     pub microvms: usize,
     /// Require `authorization: basic <token>` on every call, like flintlockd --basic-auth-token.
     pub basic_auth: Option<String>,
+    /// A careless server: a refused call's error quotes the `authorization` it got.
+    pub echo_auth: bool,
 }
 
 impl Default for FlintlockOptions {
@@ -71,6 +73,7 @@ impl Default for FlintlockOptions {
             transport: Transport::Tcp,
             microvms: 2,
             basic_auth: None,
+            echo_auth: false,
         }
     }
 }
@@ -196,6 +199,7 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
         microvms: (0..options.microvms).map(microvm).collect(),
     });
     let token = options.basic_auth.clone();
+    let echo = options.echo_auth;
     let service =
         tonic::service::interceptor::InterceptedService::new(service, move |req: Request<()>| {
             match &token {
@@ -208,6 +212,9 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
                         .and_then(|v| v.to_str().ok())
                     {
                         Some(got) if got == expected => Ok(req),
+                        Some(got) if echo => Err(Status::unauthenticated(format!(
+                            "invalid basic auth token, got {got:?}"
+                        ))),
                         _ => Err(Status::unauthenticated("invalid basic auth token")),
                     }
                 }

@@ -74,10 +74,26 @@ fn write_inner(
         Some(_) => Some(std::fs::read(&target).map_err(|e| format!("reading {path}: {e}"))?),
         None => None,
     };
-    let mode = want
-        .mode
-        .or(existing.as_ref().map(|m| m.mode() & 0o7777))
-        .unwrap_or(0o644);
+    // What the file held and will hold may carry secrets (a token in a unit, a password in a
+    // config): known before the diff is shown anywhere.
+    if let Some(old) = &old {
+        crate::secrets::discover(&String::from_utf8_lossy(old));
+    }
+    crate::secrets::discover(&String::from_utf8_lossy(content));
+    let mode = match (&existing, want.mode) {
+        // A file it replaces keeps its mode, and never gains group or other permissions it did
+        // not have: an operator who made a unit 0600 because it holds a token keeps that.
+        (Some(meta), Some(wanted)) => {
+            let had = meta.mode() & 0o7777;
+            (wanted & !0o077) | (wanted & had & 0o077)
+        }
+        (Some(meta), None) => meta.mode() & 0o7777,
+        // A new file that holds a secret is readable by its owner only.
+        (None, wanted) if crate::secrets::contains_secret(&String::from_utf8_lossy(content)) => {
+            wanted.unwrap_or(0o644) & !0o077
+        }
+        (None, wanted) => wanted.unwrap_or(0o644),
+    };
     let uid = match &want.owner {
         Some(name) => Some(uid_of(name)?),
         None => existing.as_ref().map(|m| m.uid()),
@@ -574,6 +590,70 @@ mod tests {
             std::fs::read(dir.path().join("etc/a.conf")).expect("file"),
             b"two\n"
         );
+    }
+
+    #[test]
+    fn replaced_files_keep_their_mode_and_new_secret_files_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = settings(dir.path(), false);
+        let mode_of = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .expect("stat")
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        let public = Ownership {
+            mode: Some(0o644),
+            ..Ownership::default()
+        };
+        // An operator made it 0600; a remediation asking for 0644 does not loosen it, and
+        // the backup keeps 0600 too.
+        std::fs::create_dir_all(dir.path().join("etc")).expect("mkdir");
+        std::fs::write(dir.path().join("etc/unit"), "old\n").expect("write");
+        std::fs::set_permissions(
+            dir.path().join("etc/unit"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+        assert_eq!(
+            write(&s, "/etc/unit", b"new\n", &public).state,
+            StepState::Changed
+        );
+        assert_eq!(mode_of("etc/unit"), 0o600);
+        let backup = std::fs::read_dir(dir.path().join("etc"))
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().contains(".hostscript-bak-"))
+            .expect("a backup");
+        assert_eq!(
+            backup.metadata().expect("stat").permissions().mode() & 0o7777,
+            0o600
+        );
+        // The owner's bits still follow the remediation (a script gains its x bit).
+        std::fs::write(dir.path().join("etc/script"), "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(
+            dir.path().join("etc/script"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        let exec = Ownership {
+            mode: Some(0o755),
+            ..Ownership::default()
+        };
+        write(&s, "/etc/script", b"#!/bin/sh\n", &exec);
+        assert_eq!(mode_of("etc/script"), 0o755 & !0o011);
+        // A new file holding a secret is 0600 whatever was asked; one without stays 0644.
+        crate::secrets::add("file-rs-s3cret-value");
+        write(
+            &s,
+            "/etc/new-secret",
+            b"token file-rs-s3cret-value\n",
+            &public,
+        );
+        assert_eq!(mode_of("etc/new-secret"), 0o600);
+        write(&s, "/etc/new-plain", b"nothing here\n", &public);
+        assert_eq!(mode_of("etc/new-plain"), 0o644);
     }
 
     #[test]

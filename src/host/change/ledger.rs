@@ -3,6 +3,7 @@
 //! an operator can tell later what hostscript changed on a host.
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -97,13 +98,22 @@ fn append(path: &Path, text: impl FnOnce(&str) -> String) -> Result<(), String> 
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("change log {}: {e}", dir.display()))?;
     }
+    // Not world-readable: it names what changed on the host, and steps quote diffs' summaries.
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| format!("change log {}: {e}", path.display()))?;
+    // A log made by an older hostscript (or by hand) is tightened the same way.
+    if let Ok(meta) = file.metadata()
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("change log {}: {e}", path.display()))?;
+    }
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    file.write_all(text(&now).as_bytes())
+    file.write_all(crate::secrets::redact(&text(&now)).as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("change log {}: {e}", path.display()))
 }

@@ -176,6 +176,10 @@ fn client_config(options: &TlsOptions) -> Result<ClientConfig, String> {
             let chain = CertificateDer::pem_file_iter(cert)
                 .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| format!("tls: reading certificate `{}`: {e}", cert.display()))?;
+            // The key's contents are secret in every output from here on.
+            if let Ok(text) = std::fs::read_to_string(key) {
+                crate::secrets::add_private_keys(&text);
+            }
             let key = PrivateKeyDer::from_pem_file(key)
                 .map_err(|e| format!("tls: reading key `{}`: {e}", key.display()))?;
             builder
