@@ -12,6 +12,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Load scripts, modules, vars, templates and waivers that others than their owner (or
+    /// root) could change, with a warning for each, instead of refusing them: for development
+    /// checkouts only; as root it lets whoever can write there run code as root
+    #[arg(
+        long,
+        global = true,
+        env = "HOSTSCRIPT_ALLOW_UNTRUSTED_PATHS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_untrusted_paths: bool,
 }
 
 #[derive(Debug, Subcommand)]

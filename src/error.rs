@@ -48,6 +48,14 @@ pub enum Error {
     #[error("no .rhai scripts found in {paths}")]
     NoScripts { paths: String },
 
+    #[error(
+        "nothing left to load in {paths}: every script was refused (above; --allow-untrusted-paths loads them anyway)"
+    )]
+    NothingTrusted { paths: String },
+
+    #[error("{reason}")]
+    Untrusted { reason: String },
+
     #[error("no .json reports found in {paths}")]
     NoReports { paths: String },
 

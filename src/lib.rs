@@ -30,6 +30,7 @@ pub mod secrets;
 pub(crate) mod selection;
 pub(crate) mod target;
 pub(crate) mod text;
+pub mod trust;
 pub mod vars;
 pub(crate) mod waivers;
 
@@ -58,6 +59,7 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Run(args) => args.output.verbose,
         _ => 0,
     });
+    trust::allow_untrusted(cli.allow_untrusted_paths);
     // Orphans of the commands checks run come back to us, so none outlives the run.
     host::cmd::become_subreaper();
     let result = match cli.command {

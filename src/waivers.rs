@@ -60,6 +60,9 @@ impl Waivers {
             path: file.to_path_buf(),
             source,
         })?;
+        // Waivers decide what counts as failing: refused like a script when others than the
+        // owner could change them.
+        crate::trust::admit(file).map_err(|reason| Error::Untrusted { reason })?;
         let doc: toml::Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         for key in doc.keys() {
             if key != "waiver" {

@@ -24,3 +24,4 @@ mod secrets;
 mod serve;
 mod support;
 mod systemd;
+mod trust;

@@ -54,7 +54,15 @@ pub struct RemediatingOptions {
 
 impl Session {
     pub fn start(options: SessionOptions<'_>) -> Result<Session> {
-        let discovered = loader::discover(options.paths)?;
+        let mut discovered = loader::discover(options.paths)?;
+        if discovered.files.is_empty() && !discovered.refused.is_empty() {
+            for refused in &discovered.refused {
+                crate::say!("hostscript: error: {}", refused.diagnostic.message);
+            }
+            return Err(Error::NothingTrusted {
+                paths: display_paths(options.paths),
+            });
+        }
         if discovered.files.is_empty() {
             return Err(Error::NoScripts {
                 paths: display_paths(options.paths),
@@ -110,7 +118,8 @@ impl Session {
             vars: Arc::new(vars.clone()),
             runtime: runtime.handle().clone(),
         }));
-        let loaded = loader::load(&engine, &discovered.files, options.load_budget, jobs);
+        let mut loaded = loader::load(&engine, &discovered.files, options.load_budget, jobs);
+        loaded.failures.append(&mut discovered.refused);
         let mut vars_names: Vec<String> = vars.iter().map(|(k, _)| k.clone()).collect();
         // Set by the run itself (`--target`), so always readable.
         for always in ["remote", "target", "target_port"] {
@@ -140,6 +149,7 @@ fn load_vars(
     for dir in base_dirs.iter().chain(&discovered.dirs) {
         let defaults = dir.join("vars.toml");
         if defaults.is_file() {
+            crate::trust::admit(&defaults).map_err(|reason| Error::Untrusted { reason })?;
             vars.merge_file(&defaults)?;
         }
     }
@@ -147,6 +157,7 @@ fn load_vars(
         if !file.is_file() {
             return Err(Error::MissingPath { path: file.clone() });
         }
+        crate::trust::admit(file).map_err(|reason| Error::Untrusted { reason })?;
         vars.merge_file(file)?;
     }
     for flag in flags {

@@ -44,6 +44,9 @@ pub struct Discovered {
     pub files: Vec<ScriptFile>,
     /// Directories given on the command line, in order: where `vars.toml` files live.
     pub dirs: Vec<PathBuf>,
+    /// What was not loaded because others than its owner could change it (`crate::trust`):
+    /// each a load error of its own, while the rest loads.
+    pub refused: Vec<LoadFailure>,
 }
 
 impl Discovered {
@@ -63,6 +66,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
     for path in paths {
         let mut batch = Vec::new();
         if path.is_dir() {
+            // The directory and its vars.toml decide for everything in it.
+            let vars = path.join("vars.toml");
+            if let Err(reason) = crate::trust::admit(path).and_then(|()| {
+                if vars.exists() {
+                    crate::trust::admit(&vars)
+                } else {
+                    Ok(())
+                }
+            }) {
+                found.refused.push(refusal(path, path, reason));
+                continue;
+            }
             walk(path, path, &mut batch, 0, &mut seen)?;
             found.dirs.push(path.clone());
         } else if path.is_file() {
@@ -95,6 +110,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
             if !seen.file(&file.path) {
                 continue;
             }
+            if let Err(reason) = crate::trust::admit(&file.path) {
+                found.refused.push(refusal(&file.path, &file.root, reason));
+                continue;
+            }
             // A single file or a glob's match gets its directory's vars.toml, as the
             // directory itself would.
             if !found.dirs.contains(&file.root) && !path.is_dir() {
@@ -104,6 +123,16 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
         }
     }
     Ok(found)
+}
+
+/// A refused path as a load failure, with the id a script there would have had.
+fn refusal(path: &Path, root: &Path, reason: String) -> LoadFailure {
+    let id = path.strip_prefix(root).unwrap_or(path);
+    let id = if id.as_os_str().is_empty() { path } else { id };
+    LoadFailure {
+        id: id.display().to_string(),
+        diagnostic: Diagnostic::at_file(path, reason),
+    }
 }
 
 #[derive(Default)]

@@ -91,6 +91,9 @@ impl ModuleResolver for RootResolver {
                 pos,
             ))
         };
+        // A module is code like any script: refused when others than its owner could change it.
+        crate::trust::admit(&file)
+            .map_err(|reason| in_module(EvalAltResult::ErrorRuntime(reason.into(), pos).into()))?;
         let mut ast = engine.compile_file(file.clone()).map_err(in_module)?;
         // The full path as the source, so errors inside the module's functions name its file
         // rather than the import string.

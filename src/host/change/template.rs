@@ -27,6 +27,9 @@ pub fn render(
                 .collect();
             format!("no template `{name}` in {}", dirs.join(", "))
         })?;
+    // A template becomes a file root's services read: refused like a script when others
+    // than its owner could change it.
+    crate::trust::admit(&path)?;
     let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
