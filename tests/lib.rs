@@ -2,6 +2,7 @@
 //! temp dirs. Modules are grouped by feature; `support` holds the `Test` builder.
 
 mod architecture;
+mod canary;
 mod cli;
 mod containerd;
 mod devmapper;

@@ -103,6 +103,16 @@ const LINES: &[(&str, &str, &str)] = &[
     ),
     (
         "grpc",
+        "defer",
+        "a call made when the check ends, however it ends, unless undeferred; a failure makes the check an error",
+    ),
+    (
+        "grpc",
+        "undefer",
+        "withdraws a deferred call; true if it was pending",
+    ),
+    (
+        "grpc",
         "invoke",
         "a unary or server-streaming call; throws on failure",
     ),
@@ -163,6 +173,12 @@ const LINES: &[(&str, &str, &str)] = &[
     ("sys", "cpu_flags", "the CPU's flags"),
     ("sys", "cpu_virt", "vmx, svm or ()"),
     ("sys", "hostname", "this host's name"),
+    ("sys", "time", "Unix time in seconds"),
+    (
+        "sys",
+        "sleep",
+        "sleeps the seconds given, at most what is left of the budget; wakes on a signal",
+    ),
     ("sys", "is_root", "whether hostscript runs as root"),
     ("sys", "kernel_release", "uname -r"),
     ("sys", "uid", "the effective uid"),

@@ -86,14 +86,126 @@ pub fn module(runtime: Runtime) -> Module {
             health(&ctx, &rt, target, service, Map::new())
         },
     );
+    let rt = runtime.clone();
     m.set_native_fn(
         "health",
         move |ctx: NativeCallContext, target: &str, service: &str, o: Map| {
-            health(&ctx, &runtime, target, service, o)
+            health(&ctx, &rt, target, service, o)
         },
     );
+    // `grpc::defer(target, method, request, options, label)`: a call that is made when the
+    // check ends, however it ends (its own verdict, an error, its budget, a signal), unless
+    // `grpc::undefer(handle)` withdraws it first. What the canary uses so that no microVM it
+    // created outlives it.
+    m.set_native_fn(
+        "defer",
+        move |target: &str, method: &str, request: Dynamic, options: Map, label: &str| {
+            Ok(defer(Deferred {
+                thread: std::thread::current().id(),
+                runtime: runtime.clone(),
+                target: target.to_string(),
+                method: method.to_string(),
+                request,
+                options,
+                label: label.to_string(),
+            }))
+        },
+    );
+    m.set_native_fn("undefer", |handle: i64| Ok(undefer(handle)));
     m
 }
+
+/// A call `grpc::defer` left to make when its check ends.
+struct Deferred {
+    thread: std::thread::ThreadId,
+    runtime: Runtime,
+    target: String,
+    method: String,
+    request: Dynamic,
+    options: Map,
+    label: String,
+}
+
+static DEFERRED: std::sync::Mutex<std::collections::BTreeMap<i64, Deferred>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+static NEXT_HANDLE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+
+fn defer(call: Deferred) -> i64 {
+    let handle = NEXT_HANDLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    DEFERRED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(handle, call);
+    handle
+}
+
+fn undefer(handle: i64) -> bool {
+    DEFERRED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&handle)
+        .is_some()
+}
+
+/// What one deferred call did: its label and, when it failed, why.
+pub struct Cleanup {
+    pub label: String,
+    pub error: Option<String>,
+}
+
+/// Makes (and forgets) the deferred calls of this thread's check, or of every thread with
+/// `all` (a run that ends on a signal, or with a check abandoned past its budget). Each gets
+/// a budget of its own: the check's may be spent, and that is often why it is running.
+pub fn run_deferred(all: bool) -> Vec<Cleanup> {
+    let me = std::thread::current().id();
+    let mut taken = Vec::new();
+    {
+        let mut pending = DEFERRED.lock().unwrap_or_else(|p| p.into_inner());
+        let mine: Vec<i64> = pending
+            .iter()
+            .filter(|(_, d)| all || d.thread == me)
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in mine.into_iter().rev() {
+            if let Some(d) = pending.remove(&handle) {
+                taken.push(d);
+            }
+        }
+    }
+    IN_FLIGHT.fetch_add(taken.len(), std::sync::atomic::Ordering::SeqCst);
+    // Latest first, as a stack of clean-ups unwinds.
+    let done = taken
+        .into_iter()
+        .map(|d| {
+            let _budget = crate::budget::start(CLEANUP_BUDGET);
+            let error = call(&d.runtime, &d.target, &d.method, d.request, d.options)
+                .err()
+                .map(|e| format!("{}: {e}", d.method));
+            IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            Cleanup {
+                label: d.label,
+                error,
+            }
+        })
+        .collect();
+    if all {
+        // A check's own clean-up may be under way on its thread: the process must not exit
+        // in the middle of it.
+        let until = std::time::Instant::now() + CLEANUP_BUDGET;
+        while IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    done
+}
+
+/// Deferred calls being made now, on any thread.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How long one deferred call may take.
+const CLEANUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A failure as scripts see it: the message, its kind, and the gRPC code when the server
 /// gave one.

@@ -399,6 +399,17 @@ pub(crate) fn run_and_report<'a>(
     runner::execute(session.engine.clone(), checks, options, |index, result| {
         deliver(offset + index, result, &mut reporter);
     });
+    // A check ended by a signal, or abandoned past its budget, never reached its own
+    // clean-up (`grpc::defer`): it happens here, before the report, and says so.
+    for cleanup in crate::bindings::run_deferred(true) {
+        match cleanup.error {
+            None => crate::say!(
+                "hostscript: cleaned up after an unfinished check: {}",
+                cleanup.label
+            ),
+            Some(e) => crate::say!("hostscript: error: left behind {}: {e}", cleanup.label),
+        }
+    }
     for note in &notes {
         crate::say!("hostscript: {note}");
     }

@@ -100,7 +100,7 @@ impl<D: Declaration> Bound<D> {
             );
             body.call_raw(&ctx, None, [])
         }));
-        match called {
+        let result = match called {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(Diagnostic::from_rhai(self.file(), &err)
                 .or_line(self.declared.line())
@@ -111,7 +111,34 @@ impl<D: Declaration> Bound<D> {
                 self.declared.line(),
                 crate::panic_message(&panic)
             )),
+        };
+        // What the body deferred (`grpc::defer`) happens now, on every path; a clean-up that
+        // fails makes the check an error that names what was left behind.
+        let cleanups = crate::bindings::run_deferred(false);
+        if crate::interrupt::requested().is_some() {
+            // The report will say only "interrupted": what the clean-up did goes to stderr.
+            for c in &cleanups {
+                match &c.error {
+                    None => crate::say!(
+                        "hostscript: cleaned up after an unfinished check: {}",
+                        c.label
+                    ),
+                    Some(e) => crate::say!("hostscript: error: left behind {}: {e}", c.label),
+                }
+            }
         }
+        let failed: Vec<String> = cleanups
+            .into_iter()
+            .filter_map(|c| c.error.map(|e| format!("left behind {}: {e}", c.label)))
+            .collect();
+        if failed.is_empty() {
+            return result;
+        }
+        let failed = failed.join("; ");
+        Err(match result {
+            Ok(_) => failed,
+            Err(message) => format!("{message}; {failed}"),
+        })
     }
 }
 

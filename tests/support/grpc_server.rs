@@ -1,11 +1,16 @@
-//! Real gRPC servers for the tests, run in-process on their own tokio runtime: a Flintlock
-//! MicroVM subset (ListMicroVMs, ListMicroVMsStream, GetMicroVM) with reflection v1, v1alpha or
-//! none, over TCP, a unix socket or TLS, optionally demanding basic auth; and a server that
-//! accepts connections and never answers. Each counts the connections it accepted.
+//! Real gRPC servers for the tests, run in-process on their own tokio runtime: flintlockd's
+//! MicroVM service (Create, Get, Delete, List, ListStream) with its lifecycle as flintlock's
+//! core/application code drives it (Create answers PENDING at once; the VM becomes CREATED, or
+//! retries and ends FAILED; Delete marks it DELETING and it disappears later) and injected
+//! faults, reflection v1, v1alpha or none, over TCP, a unix socket or TLS, optionally demanding
+//! basic auth on every method (reflection and health included, as flintlock's server-wide
+//! interceptors do); and a server that accepts connections and never answers. Each counts the
+//! connections it accepted.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
@@ -60,10 +65,13 @@ pub struct FlintlockOptions {
     pub reflection: Reflection,
     pub transport: Transport,
     pub microvms: usize,
-    /// Require `authorization: basic <token>` on every call, like flintlockd --basic-auth-token.
+    /// Require `authorization: basic <base64 of token>` on every method, reflection
+    /// included, like flintlockd --basic-auth-token (pkg/auth/basic.go).
     pub basic_auth: Option<String>,
     /// A careless server: a refused call's error quotes the `authorization` it got.
     pub echo_auth: bool,
+    /// How created microVMs behave.
+    pub faults: Faults,
 }
 
 impl Default for FlintlockOptions {
@@ -74,6 +82,56 @@ impl Default for FlintlockOptions {
             microvms: 2,
             basic_auth: None,
             echo_auth: false,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Where a created microVM's reconcile stops, when it fails: flintlock fills the status as
+/// each layer is done (kernel_mount and volumes after the image pulls and snapshots, then
+/// network_interfaces, then the provider starts it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Image,
+    Network,
+    Provider,
+}
+
+/// Injected behaviour of the microVMs the server creates.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Create refused with this message (flintlockd answers gRPC Unknown with its error).
+    pub reject_create: Option<String>,
+    /// Reconcile fails at this layer on every attempt: `retry` counts up on each Get, and
+    /// after `max_retry` the state is FAILED (flintlock's --maximum-retry, 10 upstream).
+    pub fail_at: Option<Layer>,
+    /// Reconcile fails forever without reaching FAILED (a budget shorter than the retries).
+    pub stuck_pending: bool,
+    pub max_retry: i32,
+    /// Gets before a healthy VM is CREATED.
+    pub gets_until_created: usize,
+    /// Delete fails this many times first.
+    pub delete_failures: usize,
+    /// How long a deleted VM stays listed as DELETING.
+    pub delete_delay: Duration,
+    /// Firecracker: no macvtap (infrastructure/microvm/firecracker/provider.go).
+    pub macvtap: bool,
+    /// GetMicroVM answers with an error (containerd gone mid-way).
+    pub get_error: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            reject_create: None,
+            fail_at: None,
+            stuck_pending: false,
+            max_retry: 2,
+            gets_until_created: 1,
+            delete_failures: 0,
+            delete_delay: Duration::ZERO,
+            macvtap: false,
+            get_error: false,
         }
     }
 }
@@ -82,6 +140,7 @@ pub struct Server {
     /// The target to give `grpc::` (`127.0.0.1:PORT` or `unix:///path`).
     pub target: String,
     pub accepted: Arc<AtomicUsize>,
+    state: Arc<Mutex<State>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -89,10 +148,155 @@ impl Server {
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+
+    /// The ids of every microVM the server holds now, in `namespace`.
+    pub fn ids_in(&self, namespace: &str) -> Vec<String> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.expire();
+        state
+            .vms
+            .iter()
+            .filter_map(|v| v.vm.spec.as_ref())
+            .filter(|s| s.namespace == namespace)
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// How many Create and Delete calls the server answered.
+    pub fn calls(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (state.creates, state.deletes)
+    }
+
+    /// Puts a microVM in place as a crashed earlier run would have left it.
+    pub fn leave(&self, namespace: &str, id: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let uid = format!("01LEFTOVER{}", state.vms.len());
+        state.vms.push(Vm {
+            vm: MicroVm {
+                version: 2,
+                spec: Some(MicroVmSpec {
+                    id: id.into(),
+                    namespace: namespace.into(),
+                    vcpu: 1,
+                    memory_in_mb: 1024,
+                    uid: Some(uid),
+                    ..Default::default()
+                }),
+                status: Some(MicroVmStatus {
+                    state: MicroVmState::Created as i32,
+                    ..Default::default()
+                }),
+            },
+            gets: 0,
+            gone_at: None,
+        });
+    }
+}
+
+struct Vm {
+    vm: MicroVm,
+    gets: usize,
+    /// When a deleted VM stops being listed.
+    gone_at: Option<std::time::Instant>,
+}
+
+struct State {
+    vms: Vec<Vm>,
+    faults: Faults,
+    creates: usize,
+    deletes: usize,
+    next_uid: usize,
+}
+
+impl State {
+    /// Deleted VMs whose time has come leave the store (flintlock's runtime_repo_release).
+    fn expire(&mut self) {
+        let now = std::time::Instant::now();
+        self.vms.retain(|v| v.gone_at.is_none_or(|at| now < at));
+    }
+
+    fn find(&mut self, uid: &str) -> Option<&mut Vm> {
+        self.expire();
+        self.vms
+            .iter_mut()
+            .find(|v| v.vm.spec.as_ref().and_then(|s| s.uid.as_deref()) == Some(uid))
+    }
+
+    /// One reconcile step, as a Get observes it.
+    fn advance(vm: &mut Vm, faults: &Faults) {
+        let Some(status) = vm.vm.status.as_mut() else {
+            return;
+        };
+        if status.state != MicroVmState::Pending as i32 {
+            return;
+        }
+        vm.gets += 1;
+        let reached = match (faults.fail_at, faults.stuck_pending) {
+            (Some(layer), _) => Some(layer),
+            (None, true) => Some(Layer::Image),
+            (None, false) if vm.gets >= faults.gets_until_created => None,
+            (None, false) => return,
+        };
+        // The status flintlock fills as each layer is done.
+        let done = |layer: Layer| match reached {
+            None => true,
+            Some(stop) => (layer as u8) < (stop as u8),
+        };
+        if done(Layer::Image) {
+            status.kernel_mount = Some(pb::flintlock::types::Mount {
+                r#type: 0,
+                source: "/dev/mapper/flintlock-thinpool-snap-1".into(),
+            });
+            status.volumes.insert(
+                "root".into(),
+                pb::flintlock::types::VolumeStatus {
+                    mount: Some(pb::flintlock::types::Mount {
+                        r#type: 0,
+                        source: "/dev/mapper/flintlock-thinpool-snap-2".into(),
+                    }),
+                },
+            );
+        }
+        if done(Layer::Network) {
+            status.network_interfaces.insert(
+                "eth1".into(),
+                pb::flintlock::types::NetworkInterfaceStatus {
+                    host_device_name: "fltapab12cd".into(),
+                    index: 7,
+                    mac_address: "AA:FF:00:00:00:02".into(),
+                },
+            );
+        }
+        match reached {
+            None => status.state = MicroVmState::Created as i32,
+            Some(_) => {
+                status.retry += 1;
+                if !faults.stuck_pending && status.retry > faults.max_retry {
+                    status.state = MicroVmState::Failed as i32;
+                }
+            }
+        }
+    }
 }
 
 struct Flintlock {
-    microvms: Vec<MicroVm>,
+    state: Arc<Mutex<State>>,
+}
+
+/// flintlockd's answer for a uid it does not hold (core/errors/errors.go, gRPC Unknown).
+fn not_found(verb: &str, uid: &str) -> Status {
+    let how = if verb == "getting" {
+        "error attempting to locate microvm with uid"
+    } else {
+        "checking to see if spec exists"
+    };
+    let text = if verb == "getting" {
+        format!("{verb} microvm: {how}: {uid}: microvm spec //{uid} not found")
+    } else {
+        format!("{verb} microvm: {how}: microvm spec //{uid} not found")
+    };
+    Status::unknown(text)
 }
 
 fn microvm(i: usize) -> MicroVm {
@@ -119,16 +323,99 @@ fn microvm(i: usize) -> MicroVm {
 impl api::micro_vm_server::MicroVm for Flintlock {
     async fn create_micro_vm(
         &self,
-        _: Request<api::CreateMicroVmRequest>,
+        request: Request<api::CreateMicroVmRequest>,
     ) -> Result<Response<api::CreateMicroVmResponse>, Status> {
-        Err(Status::unimplemented("not in the test subset"))
+        let Some(mut spec) = request.into_inner().microvm else {
+            return Err(Status::invalid_argument(
+                "invalid create microvm request: MicroVMSpec required",
+            ));
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.creates += 1;
+        if let Some(message) = &state.faults.reject_create {
+            return Err(Status::unknown(message.clone()));
+        }
+        // infrastructure/grpc/convert.go and core/models: an empty name is refused, defaults
+        // fill vcpu and memory, then validation.
+        if spec.id.is_empty() {
+            return Err(Status::unknown(
+                "converting request: creating vmid from spec: name is required",
+            ));
+        }
+        if spec.namespace.is_empty() {
+            spec.namespace = "default".into();
+        }
+        if spec.memory_in_mb < 1024 || spec.vcpu < 1 || spec.interfaces.is_empty() {
+            return Err(Status::unknown(format!(
+                "creating microvm: an error occurred when attempting to validate microvm spec: validation failures found: vcpu {} memory_in_mb {} interfaces {}",
+                spec.vcpu,
+                spec.memory_in_mb,
+                spec.interfaces.len()
+            )));
+        }
+        if !state.faults.macvtap && spec.interfaces.iter().any(|i| i.r#type == 0) {
+            return Err(Status::unknown(
+                "creating microvm: macvtap network interfaces not supported by the microvm provider",
+            ));
+        }
+        let duplicate = state.vms.iter().any(|v| {
+            v.vm.spec
+                .as_ref()
+                .is_some_and(|s| s.id == spec.id && s.namespace == spec.namespace)
+        });
+        if duplicate {
+            return Err(Status::unknown(format!(
+                "creating microvm: microvm spec {}/{} already exists",
+                spec.namespace, spec.id
+            )));
+        }
+        state.next_uid += 1;
+        spec.uid = Some(format!("01CANARYULID{:08}", state.next_uid));
+        let vm = MicroVm {
+            version: 1,
+            spec: Some(spec),
+            status: Some(MicroVmStatus {
+                state: MicroVmState::Pending as i32,
+                retry: 0,
+                ..Default::default()
+            }),
+        };
+        state.vms.push(Vm {
+            vm: vm.clone(),
+            gets: 0,
+            gone_at: None,
+        });
+        Ok(Response::new(api::CreateMicroVmResponse {
+            microvm: Some(vm),
+        }))
     }
 
     async fn delete_micro_vm(
         &self,
-        _: Request<api::DeleteMicroVmRequest>,
+        request: Request<api::DeleteMicroVmRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(Status::unimplemented("not in the test subset"))
+        let uid = request.into_inner().uid;
+        if uid.is_empty() {
+            return Err(Status::invalid_argument("invalid request"));
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.deletes += 1;
+        if state.faults.delete_failures > 0 {
+            state.faults.delete_failures -= 1;
+            return Err(Status::unknown(
+                "deleting microvm: saving microvm: connection to containerd lost",
+            ));
+        }
+        let delay = state.faults.delete_delay;
+        let Some(vm) = state.find(&uid) else {
+            return Err(not_found("deleting", &uid));
+        };
+        if let Some(status) = vm.vm.status.as_mut() {
+            status.state = MicroVmState::Deleting as i32;
+            status.retry = 0;
+        }
+        vm.gone_at.get_or_insert(std::time::Instant::now() + delay);
+        Ok(Response::new(()))
     }
 
     async fn get_micro_vm(
@@ -136,16 +423,23 @@ impl api::micro_vm_server::MicroVm for Flintlock {
         request: Request<api::GetMicroVmRequest>,
     ) -> Result<Response<api::GetMicroVmResponse>, Status> {
         let uid = request.into_inner().uid;
-        let found = self
-            .microvms
-            .iter()
-            .find(|m| m.spec.as_ref().and_then(|s| s.uid.as_deref()) == Some(uid.as_str()));
-        match found {
-            Some(vm) => Ok(Response::new(api::GetMicroVmResponse {
-                microvm: Some(vm.clone()),
-            })),
-            None => Err(Status::not_found(format!("microvm {uid} not found"))),
+        if uid.is_empty() {
+            return Err(Status::invalid_argument("invalid request"));
         }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let faults = state.faults.clone();
+        if faults.get_error {
+            return Err(Status::unknown(format!(
+                "getting microvm: error attempting to locate microvm with uid: {uid}: connection to containerd lost"
+            )));
+        }
+        let Some(vm) = state.find(&uid) else {
+            return Err(not_found("getting", &uid));
+        };
+        State::advance(vm, &faults);
+        Ok(Response::new(api::GetMicroVmResponse {
+            microvm: Some(vm.vm.clone()),
+        }))
     }
 
     async fn list_micro_v_ms(
@@ -153,9 +447,12 @@ impl api::micro_vm_server::MicroVm for Flintlock {
         request: Request<api::ListMicroVMsRequest>,
     ) -> Result<Response<api::ListMicroVMsResponse>, Status> {
         let namespace = request.into_inner().namespace;
-        let microvm = self
-            .microvms
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.expire();
+        let microvm = state
+            .vms
             .iter()
+            .map(|v| &v.vm)
             .filter(|m| {
                 namespace.is_empty() || m.spec.as_ref().is_some_and(|s| s.namespace == namespace)
             })
@@ -171,17 +468,76 @@ impl api::micro_vm_server::MicroVm for Flintlock {
         &self,
         _: Request<api::ListMicroVMsRequest>,
     ) -> Result<Response<Self::ListMicroVMsStreamStream>, Status> {
-        let items: Vec<Result<api::ListMessage, Status>> = self
-            .microvms
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.expire();
+        let items: Vec<Result<api::ListMessage, Status>> = state
+            .vms
             .iter()
             .map(|m| {
                 Ok(api::ListMessage {
-                    microvm: Some(m.clone()),
+                    microvm: Some(m.vm.clone()),
                 })
             })
             .collect();
         Ok(Response::new(tokio_stream::iter(items)))
     }
+}
+
+/// flintlock's basic auth (pkg/auth/basic.go with go-grpc-middleware's AuthFromMD): the
+/// `authorization` header, scheme `basic` in any case, credential the base64 of the token.
+fn basic_auth(token: &str, echo: bool, req: Request<()>) -> Result<Request<()>, Status> {
+    let Some(got) = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(Status::unauthenticated(
+            "could not extract token from request header: rpc error: code = Unauthenticated desc = Request unauthenticated with basic",
+        ));
+    };
+    let Some((scheme, credential)) = got.split_once(' ') else {
+        return Err(Status::unauthenticated(
+            "could not extract token from request header: rpc error: code = Unauthenticated desc = Bad authorization string",
+        ));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Status::unauthenticated(
+            "could not extract token from request header: rpc error: code = Unauthenticated desc = Request unauthenticated with basic",
+        ));
+    }
+    if credential == base64(token.as_bytes()) {
+        return Ok(req);
+    }
+    if echo {
+        return Err(Status::unauthenticated(format!(
+            "invalid auth token: failed basic authentication, got {got:?}"
+        )));
+    }
+    Err(Status::unauthenticated(
+        "invalid auth token: failed basic authentication. Check the token supplied",
+    ))
+}
+
+/// Standard base64 with padding, as Go's base64.StdEncoding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -195,31 +551,29 @@ fn runtime() -> tokio::runtime::Runtime {
 pub fn start_flintlock(options: FlintlockOptions) -> Server {
     let runtime = runtime();
     let accepted = Arc::new(AtomicUsize::new(0));
+    let state = Arc::new(Mutex::new(State {
+        vms: (0..options.microvms)
+            .map(|i| Vm {
+                vm: microvm(i),
+                gets: 0,
+                gone_at: None,
+            })
+            .collect(),
+        faults: options.faults.clone(),
+        creates: 0,
+        deletes: 0,
+        next_uid: 0,
+    }));
     let service = api::micro_vm_server::MicroVmServer::new(Flintlock {
-        microvms: (0..options.microvms).map(microvm).collect(),
+        state: state.clone(),
     });
     let token = options.basic_auth.clone();
     let echo = options.echo_auth;
-    let service =
-        tonic::service::interceptor::InterceptedService::new(service, move |req: Request<()>| {
-            match &token {
-                None => Ok(req),
-                Some(token) => {
-                    let expected = format!("basic {token}");
-                    match req
-                        .metadata()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                    {
-                        Some(got) if got == expected => Ok(req),
-                        Some(got) if echo => Err(Status::unauthenticated(format!(
-                            "invalid basic auth token, got {got:?}"
-                        ))),
-                        _ => Err(Status::unauthenticated("invalid basic auth token")),
-                    }
-                }
-            }
-        });
+    // Server-wide, as flintlockd chains its interceptors: reflection and health need it too.
+    let auth = move |req: Request<()>| match &token {
+        None => Ok(req),
+        Some(token) => basic_auth(token, echo, req),
+    };
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let reflection = options.reflection;
     let transport = options.transport;
@@ -241,7 +595,10 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
                 .expect("tls config");
         }
-        let mut router = builder.add_service(service).add_service(health);
+        let mut router = builder
+            .layer(tonic::service::InterceptorLayer::new(auth))
+            .add_service(service)
+            .add_service(health);
         let reflection_builder = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FLINTLOCK_DESCRIPTORS)
@@ -309,6 +666,7 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
     Server {
         target,
         accepted,
+        state,
         _runtime: runtime,
     }
 }
@@ -335,6 +693,13 @@ pub fn start_silent() -> Server {
     Server {
         target,
         accepted,
+        state: Arc::new(Mutex::new(State {
+            vms: Vec::new(),
+            faults: Faults::default(),
+            creates: 0,
+            deletes: 0,
+            next_uid: 0,
+        })),
         _runtime: runtime,
     }
 }

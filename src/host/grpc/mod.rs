@@ -176,7 +176,7 @@ impl Client {
         &self,
         key: &ChannelKey,
         channel: &Channel,
-        timeout: Duration,
+        ask: &reflection::Ask<'_>,
     ) -> Result<Option<Version>, Status> {
         if let Some(known) = self
             .versions
@@ -186,7 +186,7 @@ impl Client {
         {
             return Ok(*known);
         }
-        let version = reflection::detect(channel, timeout).await?;
+        let version = reflection::detect(channel, ask).await?;
         self.versions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -221,6 +221,11 @@ impl Client {
     ) -> Result<ServiceDescriptor, GrpcError> {
         let mut looked = Vec::new();
         if options.reflection {
+            let metadata = metadata_map(&options.metadata)?;
+            let ask = reflection::Ask {
+                timeout: options.timeout,
+                metadata: &metadata,
+            };
             let key = (target.clone(), options.tls.clone());
             let channel = self.channel(target, options.tls.as_ref(), options.timeout)?;
             let cached = self
@@ -231,17 +236,14 @@ impl Client {
                 .cloned();
             let pool = match cached {
                 Some(pool) => Some(pool),
-                None => match self
-                    .reflection_version(&key, &channel, options.timeout)
-                    .await
-                {
+                None => match self.reflection_version(&key, &channel, &ask).await {
                     Ok(Some(version)) => {
                         match reflection::pool_for_symbol(
                             &channel,
                             version,
                             name,
                             &self.embedded,
-                            options.timeout,
+                            &ask,
                         )
                         .await
                         {
@@ -341,19 +343,12 @@ impl Client {
         let path: http::uri::PathAndQuery = format!("/{name}")
             .parse()
             .map_err(|e| GrpcError::BadInput(format!("method path `/{name}`: {e}")))?;
-        let mut req = tonic::Request::new(request);
+        let mut req = tonic::Request::from_parts(
+            metadata_map(&options.metadata)?,
+            tonic::Extensions::default(),
+            request,
+        );
         req.set_timeout(options.timeout);
-        for (key, value) in &options.metadata {
-            let key_parsed = MetadataKey::from_bytes(key.as_bytes()).map_err(|_| {
-                GrpcError::BadInput(format!("metadata key `{key}` is not a valid header name"))
-            })?;
-            let value_parsed = MetadataValue::try_from(value.as_str()).map_err(|_| {
-                GrpcError::BadInput(format!(
-                    "metadata `{key}` has a value that is not a valid header value"
-                ))
-            })?;
-            req.metadata_mut().insert(key_parsed, value_parsed);
-        }
         let codec = codec::DynamicCodec::new(method.output());
         let streaming = method.is_server_streaming();
         let attempt = async move {
@@ -392,14 +387,15 @@ impl Client {
     ) -> Result<Vec<String>, GrpcError> {
         let key = (target.clone(), options.tls.clone());
         let channel = self.channel(target, options.tls.as_ref(), options.timeout)?;
+        let metadata = metadata_map(&options.metadata)?;
+        let ask = reflection::Ask {
+            timeout: options.timeout,
+            metadata: &metadata,
+        };
         let attempt = async {
-            let version = self
-                .reflection_version(&key, &channel, options.timeout)
-                .await?;
+            let version = self.reflection_version(&key, &channel, &ask).await?;
             match version {
-                Some(v) => reflection::list_services(&channel, v, options.timeout)
-                    .await
-                    .map(Some),
+                Some(v) => reflection::list_services(&channel, v, &ask).await.map(Some),
                 None => Ok(None),
             }
         };
@@ -436,6 +432,23 @@ impl Client {
             }),
         }
     }
+}
+
+/// The call's metadata as headers, each checked: a bad name or value is the script's error.
+fn metadata_map(metadata: &[(String, String)]) -> Result<tonic::metadata::MetadataMap, GrpcError> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (key, value) in metadata {
+        let key_parsed = MetadataKey::from_bytes(key.as_bytes()).map_err(|_| {
+            GrpcError::BadInput(format!("metadata key `{key}` is not a valid header name"))
+        })?;
+        let value_parsed = MetadataValue::try_from(value.as_str()).map_err(|_| {
+            GrpcError::BadInput(format!(
+                "metadata `{key}` has a value that is not a valid header value"
+            ))
+        })?;
+        map.insert(key_parsed, value_parsed);
+    }
+    Ok(map)
 }
 
 /// Turns a failed call into the cause an operator can act on.

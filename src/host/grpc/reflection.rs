@@ -30,12 +30,33 @@ impl Version {
     }
 }
 
+/// What every reflection request carries: the call's deadline and its metadata. A server
+/// that guards every method with auth guards reflection too (flintlock's basic-auth
+/// interceptors are server-wide, pkg/auth/basic.go and internal/command/run/run.go), so
+/// reflection sends the same `authorization` the call will.
+pub struct Ask<'a> {
+    pub timeout: Duration,
+    pub metadata: &'a tonic::metadata::MetadataMap,
+}
+
+impl Ask<'_> {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::from_parts(
+            self.metadata.clone(),
+            tonic::Extensions::default(),
+            message,
+        );
+        req.set_timeout(self.timeout);
+        req
+    }
+}
+
 /// One request/response exchange over the bidirectional reflection stream.
 async fn exchange(
     channel: &Channel,
     version: Version,
     request: MessageRequest,
-    timeout: Duration,
+    ask: &Ask<'_>,
 ) -> Result<MessageResponse, Status> {
     let request = v1::ServerReflectionRequest {
         host: String::new(),
@@ -45,8 +66,7 @@ async fn exchange(
         Version::V1 => {
             let mut client =
                 v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
-            let mut req = tonic::Request::new(tokio_stream::once(request));
-            req.set_timeout(timeout);
+            let req = ask.request(tokio_stream::once(request));
             client
                 .server_reflection_info(req)
                 .await?
@@ -61,8 +81,7 @@ async fn exchange(
                     .map_err(|e| Status::internal(e.to_string()))?;
             let mut client =
                 v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
-            let mut req = tonic::Request::new(tokio_stream::once(alpha));
-            req.set_timeout(timeout);
+            let req = ask.request(tokio_stream::once(alpha));
             let reply = client
                 .server_reflection_info(req)
                 .await?
@@ -90,13 +109,13 @@ async fn exchange(
 }
 
 /// Finds which reflection version the server speaks; `None` when it offers neither.
-pub async fn detect(channel: &Channel, timeout: Duration) -> Result<Option<Version>, Status> {
+pub async fn detect(channel: &Channel, ask: &Ask<'_>) -> Result<Option<Version>, Status> {
     for version in [Version::V1, Version::V1Alpha] {
         match exchange(
             channel,
             version,
             MessageRequest::ListServices(String::new()),
-            timeout,
+            ask,
         )
         .await
         {
@@ -111,13 +130,13 @@ pub async fn detect(channel: &Channel, timeout: Duration) -> Result<Option<Versi
 pub async fn list_services(
     channel: &Channel,
     version: Version,
-    timeout: Duration,
+    ask: &Ask<'_>,
 ) -> Result<Vec<String>, Status> {
     match exchange(
         channel,
         version,
         MessageRequest::ListServices(String::new()),
-        timeout,
+        ask,
     )
     .await?
     {
@@ -136,14 +155,14 @@ pub async fn pool_for_symbol(
     version: Version,
     symbol: &str,
     fallback: &DescriptorPool,
-    timeout: Duration,
+    ask: &Ask<'_>,
 ) -> Result<DescriptorPool, Status> {
     let mut files: HashMap<String, FileDescriptorProto> = HashMap::new();
     let first = exchange(
         channel,
         version,
         MessageRequest::FileContainingSymbol(symbol.to_string()),
-        timeout,
+        ask,
     )
     .await?;
     let mut queue: VecDeque<String> = VecDeque::new();
@@ -156,7 +175,7 @@ pub async fn pool_for_symbol(
             channel,
             version,
             MessageRequest::FileByFilename(name.clone()),
-            timeout,
+            ask,
         )
         .await
         {
