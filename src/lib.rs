@@ -60,6 +60,11 @@ pub fn run(cli: cli::Cli) -> u8 {
         _ => 0,
     });
     trust::allow_untrusted(cli.allow_untrusted_paths);
+    // A panic's message can quote the data it failed on: it goes to stderr redacted, like
+    // everything else (the runner still turns a check's panic into its `error`).
+    std::panic::set_hook(Box::new(|info| {
+        say!("hostscript: internal error: {info}");
+    }));
     // Orphans of the commands checks run come back to us, so none outlives the run.
     host::cmd::become_subreaper();
     let result = match cli.command {

@@ -32,9 +32,48 @@ pub const FLAGS: &[&str] = &["--basic-auth-token", "--token", "--password", "--s
 /// Words that never count as a secret value: what a key like `token:` is often followed by,
 /// and the prose that follows a flag in a message (`set --basic-auth-token or TLS`).
 const NOT_VALUES: &[&str] = &[
-    "true", "false", "null", "none", "yes", "no", "(none)", MASK, "or", "and", "with", "without",
-    "is", "are", "was", "set", "unset", "to", "the", "a", "an", "in", "on", "of", "for", "when",
-    "if", "not", "empty", "missing", "given", "required", "flag", "value", "file", "from",
+    "true",
+    "false",
+    "null",
+    "none",
+    "yes",
+    "no",
+    "(none)",
+    MASK,
+    "or",
+    "and",
+    "with",
+    "without",
+    "is",
+    "are",
+    "was",
+    "set",
+    "unset",
+    "to",
+    "the",
+    "a",
+    "an",
+    "in",
+    "on",
+    "of",
+    "for",
+    "when",
+    "if",
+    "not",
+    "empty",
+    "missing",
+    "given",
+    "required",
+    "flag",
+    "value",
+    "file",
+    "from",
+    "default",
+    "env",
+    "config",
+    "unset",
+    "(unset)",
+    "(not set)",
 ];
 
 #[derive(Default)]
@@ -75,10 +114,13 @@ pub fn add(value: &str) -> bool {
         forms.push(json[1..json.len() - 1].to_string());
     }
     forms.push(xml_escaped(value));
-    // A multi-line secret (a PEM key) may reach an output a line at a time.
+    // TAP escapes `#` in descriptions (report/tap.rs).
+    forms.push(value.replace('#', "\\#"));
+    // A multi-line secret (a PEM key) may reach an output a line at a time; a key's last
+    // line is often short, but eight base64 characters are still its own.
     if value.contains('\n') {
         for line in value.lines().map(str::trim) {
-            if line.len() >= 16 && !line.starts_with("-----") {
+            if line.len() >= DISCOVERED_MIN_LEN && !line.starts_with("-----") {
                 forms.push(line.to_string());
             }
         }
@@ -254,11 +296,14 @@ fn is_path(value: &str) -> bool {
         || value.starts_with("~/")
 }
 
-fn acceptable_value(value: &str) -> bool {
-    !value.is_empty()
-        && !value.starts_with('-')
-        && !is_path(value)
-        && !NOT_VALUES.iter().any(|w| w.eq_ignore_ascii_case(value))
+fn acceptable_value(value: &str, paths_allowed: bool) -> bool {
+    let refused = value.is_empty()
+        || value.starts_with('-')
+        || (paths_allowed && is_path(value))
+        // An object or a list after `"auth": ` in JSON is structure, not a value.
+        || value.starts_with(['{', '['])
+        || NOT_VALUES.iter().any(|w| w.eq_ignore_ascii_case(value));
+    !refused
 }
 
 /// Byte ranges of the values that follow secret flags (`--token X`, `--token=X`, in argv
@@ -281,19 +326,24 @@ fn patterned_spans(text: &str, site_flags: &[String]) -> Vec<(usize, usize)> {
         }
         let word = &text[start..end];
         i = end;
-        let span = if word.starts_with("--") {
+        // Only a `--*-key` flag names a file (`--tls-key /etc/...`); a token may well start
+        // with `/` (one base64 token in 64 does).
+        let (span, paths_allowed) = if word.starts_with("--") {
             if is_secret_flag(word, site_flags) {
-                flag_value(bytes, end)
+                (
+                    flag_value(bytes, end),
+                    word.to_ascii_lowercase().ends_with("-key"),
+                )
             } else {
-                None
+                (None, false)
             }
         } else if is_secret_key(word.trim_start_matches('-')) {
-            key_value(bytes, end)
+            (key_value(bytes, end), false)
         } else {
-            None
+            (None, false)
         };
         if let Some((s, e)) = span
-            && acceptable_value(&text[s..e])
+            && acceptable_value(&text[s..e], paths_allowed)
             && spans.last().is_none_or(|last| last.1 <= s)
         {
             spans.push((s, e));
@@ -321,7 +371,8 @@ fn flag_value(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
     if at == sep_start {
         return None;
     }
-    value_at(bytes, at, bytes[at - 1] == b'"' || bytes[at - 1] == b'\'')
+    let quote = Some(bytes[at - 1]).filter(|b| matches!(b, b'"' | b'\''));
+    value_at(bytes, at, quote, false)
 }
 
 /// The value after a key: `= X`, `: X`, `="X"`, `": "X"`; an `authorization` value keeps its
@@ -340,6 +391,9 @@ fn key_value(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
     if bytes.get(at + 1).is_some_and(|b| matches!(b, b'=' | b':')) {
         return None;
     }
+    // YAML's `key: a value with spaces` runs to the end of the line; after `=` (TOML, and
+    // `k=v k=v` details) a bare value is one word.
+    let colon = bytes[at] == b':';
     at += 1;
     while at < bytes.len() && (bytes[at] == b' ' || bytes[at] == b'\t') {
         at += 1;
@@ -348,8 +402,8 @@ fn key_value(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
     if bytes.get(at) == Some(&b'\\') && matches!(bytes.get(at + 1), Some(b'"' | b'\'')) {
         at += 1;
     }
-    let quoted = at < bytes.len() && (bytes[at] == b'"' || bytes[at] == b'\'');
-    if quoted {
+    let quote = bytes.get(at).copied().filter(|b| matches!(b, b'"' | b'\''));
+    if quote.is_some() {
         at += 1;
     }
     // `basic dXNlcjpwYXNz`: the credential is the word after the scheme.
@@ -361,25 +415,32 @@ fn key_value(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
             break;
         }
     }
-    value_at(bytes, at, quoted)
+    value_at(bytes, at, quote, colon)
 }
 
-/// A value starting at `at`: up to the closing quote when quoted (and on the same line),
-/// otherwise up to whitespace or a delimiter.
-fn value_at(bytes: &[u8], at: usize, quoted: bool) -> Option<(usize, usize)> {
+/// A value starting at `at`: up to its closing quote (the same quote, on the same line) when
+/// quoted; otherwise up to whitespace (or only the line's end, with `spaces`), a delimiter or
+/// a control character (a colour code after it is not part of it).
+fn value_at(bytes: &[u8], at: usize, quote: Option<u8>, spaces: bool) -> Option<(usize, usize)> {
     let mut end = at;
     while end < bytes.len() {
         let b = bytes[end];
-        let stop = if quoted {
-            matches!(b, b'"' | b'\'' | b'\\' | b'\n' | b'\r' | b'\0')
-        } else {
-            b.is_ascii_whitespace()
-                || matches!(b, b'\0' | b'"' | b'\'' | b'\\' | b',' | b';' | b'}' | b']')
+        let stop = match quote {
+            Some(q) => b == q || b == b'\\' || b == b'\n' || b == b'\r' || b == b'\0',
+            None => {
+                (b.is_ascii_whitespace() && !(spaces && (b == b' ' || b == b'\t')))
+                    || b.is_ascii_control()
+                    || matches!(b, b'"' | b'\'' | b'\\' | b',' | b';' | b'}' | b']')
+            }
         };
         if stop {
             break;
         }
         end += 1;
+    }
+    // Trailing spaces of a line-long value are not part of it.
+    while end > at && bytes[end - 1] == b' ' {
+        end -= 1;
     }
     (end > at).then_some((at, end))
 }
@@ -514,6 +575,7 @@ mod tests {
                 "--tls-key /etc/flintlockd/key.pem",
             ),
             ("--tls-key=./key.pem", "--tls-key=./key.pem"),
+            ("--basic-auth-token /AbC+dEf9", "--basic-auth-token ***"),
             ("--token --insecure", "--token --insecure"),
             (
                 "set --basic-auth-token or TLS",
@@ -547,6 +609,17 @@ mod tests {
             ),
             ("identitytoken=xyzzy123", "identitytoken=***"),
             ("token: true", "token: true"),
+            (
+                "password: correct horse battery\nnext",
+                "password: ***\nnext",
+            ),
+            ("password = \"it's-a-secret-123\"", "password = \"***\""),
+            ("token=abcdefgh\u{1b}[0m rest", "token=***\u{1b}[0m rest"),
+            ("\"auth\": {", "\"auth\": {"),
+            (
+                "\"basic-auth-token\": \"default\"",
+                "\"basic-auth-token\": \"default\"",
+            ),
             ("if token == x", "if token == x"),
             ("description = \"a token\"", "description = \"a token\""),
         ] {

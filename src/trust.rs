@@ -38,7 +38,7 @@ pub fn allow_untrusted(allow: bool) {
 /// trusted, or when the override is on (after a warning on stderr, once per path at fault);
 /// otherwise the reason, naming the path at fault, its owner and mode, and the fix.
 pub fn admit(path: &Path) -> Result<(), String> {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute = lexical(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
     let mut guard = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     let seen = guard.get_or_insert_with(Seen::default);
     let verdict = match seen.paths.get(&absolute) {
@@ -63,6 +63,22 @@ pub fn admit(path: &Path) -> Result<(), String> {
         seen.warned.push(at);
     }
     Ok(())
+}
+
+/// `path` without `.` and `..` components: `cd /home/alice; hostscript run ../../usr/...`
+/// names no directory of alice's. The real path (symlinks resolved) is checked as well.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The path itself, every directory above it, and, when symlinks are involved, the same for
@@ -216,5 +232,9 @@ mod tests {
         chmod(&file, 0o644);
         let owner_is_root = nix::unistd::geteuid().is_root();
         assert_eq!(admit(&file).is_ok(), owner_is_root);
+
+        // `..` through a refused directory names a path outside it.
+        let roundabout = open.join("..").join("ok.rhai");
+        assert_eq!(admit(&roundabout), Ok(()));
     }
 }

@@ -85,9 +85,9 @@ impl Vars {
         self.values.insert(key, value);
     }
 
-    /// Registers the run's secret values with `crate::secrets`: the vars named in `secrets`,
-    /// vars whose names end in `_token`, `_password` or `_secret` (or `_key`, unless the value
-    /// is a path), entries of any map var whose key is `authorization` or ends in `token`,
+    /// Registers the run's secret values with `crate::secrets`: the string values of the vars
+    /// named in `secrets` and of vars whose names end in `_token`, `_password` or `_secret`,
+    /// entries of any map var whose key is `authorization` or ends in `token`,
     /// `password` or `secret` (gRPC metadata), values after secret flags in any var, and the
     /// flags in `secret_flags`. Returns a warning for each named value too short to redact.
     pub fn register_secrets(&self) -> Vec<String> {
@@ -110,9 +110,7 @@ impl Vars {
             let by_name = listed.contains(name)
                 || ["_token", "_password", "_secret"]
                     .iter()
-                    .any(|s| name.to_ascii_lowercase().ends_with(s))
-                || (name.to_ascii_lowercase().ends_with("_key")
-                    && value.as_str().is_some_and(|v| !v.starts_with('/')));
+                    .any(|s| name.to_ascii_lowercase().ends_with(s));
             let mut short = false;
             mark(value, by_name, &mut short);
             if short && listed.contains(name) {
@@ -186,8 +184,9 @@ fn mark(value: &toml::Value, secret: bool, short: &mut bool) {
         toml::Value::String(text) if !secret => crate::secrets::discover(text),
         toml::Value::String(text) if text.is_empty() => {}
         toml::Value::String(text) => *short |= !crate::secrets::add_credential(text),
-        _ if !secret => {}
-        other => *short |= !crate::secrets::add(&other.to_string()),
+        // Only text is a secret: registering `true` or `80` would mask every one of them in
+        // every report (a flag such as `require_token = true` is no secret).
+        _ => {}
     }
 }
 

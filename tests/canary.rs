@@ -294,17 +294,30 @@ fn a_delete_that_fails_once_is_tried_again_and_a_slow_one_is_waited_for() {
 #[test]
 fn canaries_a_crashed_run_left_are_deleted_first_and_reported() {
     let server = faulty(Faults::default());
-    let old = format!("hostscript-canary-{}-1700000000", hostname());
+    let old = format!("hostscript-canary-{}-1700000000-4242", hostname());
     server.leave(NAMESPACE, &old);
-    // Another host's canary in the same namespace is none of this run's business.
-    server.leave(NAMESPACE, "hostscript-canary-otherhost-1700000000");
+    // Another host's canary in the same namespace is none of this run's business, nor is
+    // a host whose name extends this one's, nor this host's canary of a run still going.
+    server.leave(NAMESPACE, "hostscript-canary-otherhost-1700000000-1");
+    let longer = format!("hostscript-canary-{}-2-1700000000-1", hostname());
+    server.leave(NAMESPACE, &longer);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let young = format!("hostscript-canary-{}-{now}-1", hostname());
+    server.leave(NAMESPACE, &young);
     let out = canary(&server, &[]);
     let c = out.check("flintlock.canary");
     assert_eq!(c["status"], "pass", "{c}");
     assert_eq!(c["details"]["leftovers_deleted"], serde_json::json!([old]));
     assert_eq!(
         server.ids_in(NAMESPACE),
-        vec!["hostscript-canary-otherhost-1700000000".to_string()]
+        vec![
+            "hostscript-canary-otherhost-1700000000-1".to_string(),
+            longer,
+            young
+        ]
     );
 }
 

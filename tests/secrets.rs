@@ -340,7 +340,7 @@ fn site_flags_extend_the_list_and_values_too_short_to_redact_are_named() {
     let t = crate::support::Test::new()
         .file(
             "c/vars.toml",
-            "secrets = [\"short\", \"nowhere\"]\nshort = \"abc\"\nsecret_flags = [\"--vault-login\"]\n",
+            "secrets = [\"short\", \"nowhere\"]\nshort = \"abc\"\nsecret_flags = [\"--vault-login\"]\nrequire_token = true\n",
         )
         .file(
             "c/a.rhai",
@@ -357,6 +357,8 @@ fn site_flags_extend_the_list_and_values_too_short_to_redact_are_named() {
         out.stdout
     );
     assert!(!out.stdout.contains("hvs-0123456789"));
+    // A boolean named like a secret is no secret: `true` stays in every report.
+    assert!(out.stdout.contains("\"required\": true"), "{}", out.stdout);
     for want in [
         "hostscript: warning: secret var `short` has a value shorter than 4 characters, which cannot be redacted",
         "hostscript: warning: `secrets` names `nowhere`, which no vars file or --var sets",

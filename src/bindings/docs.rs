@@ -174,6 +174,7 @@ const LINES: &[(&str, &str, &str)] = &[
     ("sys", "cpu_virt", "vmx, svm or ()"),
     ("sys", "hostname", "this host's name"),
     ("sys", "time", "Unix time in seconds"),
+    ("sys", "pid", "this hostscript's process id"),
     (
         "sys",
         "sleep",

@@ -171,8 +171,9 @@ pub fn run_deferred(all: bool) -> Vec<Cleanup> {
                 taken.push(d);
             }
         }
+        // Counted before the lock is released: a run ending meanwhile must see them.
+        IN_FLIGHT.fetch_add(taken.len(), std::sync::atomic::Ordering::SeqCst);
     }
-    IN_FLIGHT.fetch_add(taken.len(), std::sync::atomic::Ordering::SeqCst);
     // Latest first, as a stack of clean-ups unwinds.
     let done = taken
         .into_iter()

@@ -1,6 +1,7 @@
 //! `sys::hostname()`, `sys::uid()`, `sys::is_root()`, `sys::kernel_release()`,
 //! `sys::cpu_flags()` and `sys::cpu_virt()` (`"vmx"`, `"svm"` or `()`); `sys::time()` (Unix
-//! seconds) and `sys::sleep(seconds)` for checks that poll, such as the canary.
+//! seconds), `sys::pid()` and `sys::sleep(seconds)` for checks that poll and name what they
+//! create, such as the canary.
 
 use rhai::{Array, Dynamic, EvalAltResult, Module, NativeCallContext};
 
@@ -12,6 +13,7 @@ pub fn module() -> Module {
     m.set_native_fn("hostname", || Ok(sys::hostname()));
     m.set_native_fn("uid", || Ok(i64::from(sys::uid())));
     m.set_native_fn("is_root", || Ok(sys::uid() == 0));
+    m.set_native_fn("pid", || Ok(i64::from(std::process::id())));
     m.set_native_fn("time", || {
         Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

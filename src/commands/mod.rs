@@ -195,6 +195,20 @@ pub fn existing_dirs(flag: &'static str, given: &[PathBuf]) -> Result<Vec<PathBu
     Ok(given.to_vec())
 }
 
+/// Makes the deferred calls (`grpc::defer`) of checks that never reached their own clean-up
+/// (ended by a signal, or abandoned past their budget), and says what each did.
+pub fn finish_deferred() {
+    for cleanup in crate::bindings::run_deferred(true) {
+        match cleanup.error {
+            None => crate::say!(
+                "hostscript: cleaned up after an unfinished check: {}",
+                cleanup.label
+            ),
+            Some(e) => crate::say!("hostscript: error: left behind {}: {e}", cleanup.label),
+        }
+    }
+}
+
 /// Listens for SIGINT and SIGTERM on `runtime` for the rest of the process. Once installed,
 /// the signals no longer kill the process by default: this listener decides.
 pub fn install_signal_listener(runtime: &tokio::runtime::Handle) {

@@ -401,15 +401,7 @@ pub(crate) fn run_and_report<'a>(
     });
     // A check ended by a signal, or abandoned past its budget, never reached its own
     // clean-up (`grpc::defer`): it happens here, before the report, and says so.
-    for cleanup in crate::bindings::run_deferred(true) {
-        match cleanup.error {
-            None => crate::say!(
-                "hostscript: cleaned up after an unfinished check: {}",
-                cleanup.label
-            ),
-            Some(e) => crate::say!("hostscript: error: left behind {}: {e}", cleanup.label),
-        }
-    }
+    super::finish_deferred();
     for note in &notes {
         crate::say!("hostscript: {note}");
     }

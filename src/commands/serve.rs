@@ -105,6 +105,8 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
             });
         }
     }
+    // A round stopped by the signal never reached its checks' clean-up (a canary's delete).
+    super::finish_deferred();
     crate::say!("hostscript: stopped");
     Ok(exit_code::SUCCESS)
 }
