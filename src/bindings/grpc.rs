@@ -153,6 +153,20 @@ pub struct Cleanup {
     pub error: Option<String>,
 }
 
+impl Cleanup {
+    /// Says on stderr what the clean-up of a check that did not finish did: its report says
+    /// only "interrupted" or "timed out".
+    pub fn tell(&self) {
+        match &self.error {
+            None => crate::say!(
+                "hostscript: cleaned up after an unfinished check: {}",
+                self.label
+            ),
+            Some(e) => crate::say!("hostscript: error: left behind {}: {e}", self.label),
+        }
+    }
+}
+
 /// Makes (and forgets) the deferred calls of this thread's check, or of every thread with
 /// `all` (a run that ends on a signal, or with a check abandoned past its budget). Each gets
 /// a budget of its own: the check's may be spent, and that is often why it is running.

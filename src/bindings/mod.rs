@@ -26,7 +26,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
 use crate::vars::Vars;
 
-pub use grpc::run_deferred;
+pub use grpc::{Cleanup, run_deferred};
 pub use verdict::into_verdict;
 
 /// What the bindings of one engine may use.

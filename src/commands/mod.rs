@@ -199,13 +199,7 @@ pub fn existing_dirs(flag: &'static str, given: &[PathBuf]) -> Result<Vec<PathBu
 /// (ended by a signal, or abandoned past their budget), and says what each did.
 pub fn finish_deferred() {
     for cleanup in crate::bindings::run_deferred(true) {
-        match cleanup.error {
-            None => crate::say!(
-                "hostscript: cleaned up after an unfinished check: {}",
-                cleanup.label
-            ),
-            Some(e) => crate::say!("hostscript: error: left behind {}: {e}", cleanup.label),
-        }
+        cleanup.tell();
     }
 }
 

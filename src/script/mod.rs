@@ -117,15 +117,7 @@ impl<D: Declaration> Bound<D> {
         let cleanups = crate::bindings::run_deferred(false);
         if crate::interrupt::requested().is_some() {
             // The report will say only "interrupted": what the clean-up did goes to stderr.
-            for c in &cleanups {
-                match &c.error {
-                    None => crate::say!(
-                        "hostscript: cleaned up after an unfinished check: {}",
-                        c.label
-                    ),
-                    Some(e) => crate::say!("hostscript: error: left behind {}: {e}", c.label),
-                }
-            }
+            cleanups.iter().for_each(crate::bindings::Cleanup::tell);
         }
         let failed: Vec<String> = cleanups
             .into_iter()
