@@ -143,6 +143,11 @@ impl Host {
 
     /// (Re)starts the Flintlock server on `address` inside the namespace, keeping its port.
     fn serve_flintlock(&mut self, address: &str) {
+        self.serve_flintlock_with(address, None);
+    }
+
+    /// The Flintlock API, demanding basic auth with `token` on every method when given.
+    fn serve_flintlock_with(&mut self, address: &str, token: Option<&str>) {
         self.flintlock = None;
         let address = match address.strip_suffix(":0") {
             Some(host) if self.port != 0 => format!("{host}:{}", self.port),
@@ -154,6 +159,7 @@ impl Host {
             reflection: Reflection::Both,
             transport: Transport::Bound(listener),
             microvms: 3,
+            basic_auth: token.map(str::to_string),
             ..Default::default()
         }));
     }
@@ -674,7 +680,7 @@ fn scenario(
 #[test]
 #[ignore = "needs root: scripts/test.sh runs it"]
 fn verdicts_follow_what_flintlockd_containerd_and_firecracker_really_do() {
-    let host = Host::start();
+    let mut host = Host::start();
     let baseline = statuses(&host.run(&[]));
     let argv = host.flintlockd_argv(true);
 
@@ -888,6 +894,25 @@ fn verdicts_follow_what_flintlockd_containerd_and_firecracker_really_do() {
     );
     host.write_flintlockd_config("basic-auth-token: s3cr3t\n");
     scenario(&host, &baseline, &[], &[], &[("flintlock.exposed", "pass")]);
+    // flintlockd demanding that token on every method, reflection included: a local run sends
+    // flintlockd's own token (base64, pkg/auth/basic.go) without any var, so nothing changes.
+    host.serve_flintlock_with("0.0.0.0:0", Some("s3cr3t"));
+    scenario(&host, &baseline, &[], &[], &[("flintlock.exposed", "pass")]);
+    // A token flintlockd does not have is refused, as flintlockd refuses it.
+    host.write_flintlockd_config("basic-auth-token: wr0ng\n");
+    let out = scenario(
+        &host,
+        &baseline,
+        &[],
+        &[],
+        &[
+            ("flintlock.exposed", "pass"),
+            ("flintlock.api", "fail"),
+            ("flintlock.list_microvms", "warn"),
+        ],
+    );
+    assert_message(&out, "flintlock.api", "Unauthenticated");
+    host.serve_flintlock("0.0.0.0:0");
     host.write_flintlockd_config("");
 
     // 7. KVM access through a POSIX ACL, as Firecracker's getting-started grants it.

@@ -1,5 +1,6 @@
 //! `toml::parse(text)`, `json::parse(text)` and `yaml::parse(text)`: config text to Rhai maps
-//! and arrays. A parse error names the line and column inside the text.
+//! and arrays. A parse error names the line and column inside the text. `base64::encode(text)`:
+//! what basic-auth headers carry (flintlock compares the base64 of its token).
 
 use rhai::{Dynamic, EvalAltResult, Module, NativeCallContext};
 
@@ -89,5 +90,52 @@ pub(crate) fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
                 .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
                 .collect(),
         ),
+    }
+}
+
+pub fn base64_module() -> Module {
+    let mut m = Module::new();
+    m.set_native_fn("encode", |text: &str| Ok(base64(text.as_bytes())));
+    m
+}
+
+/// Standard base64 with padding (RFC 4648, Go's base64.StdEncoding).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_is_rfc_4648_with_padding() {
+        // RFC 4648 section 10 test vectors.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), encoded, "{plain}");
+        }
     }
 }

@@ -191,6 +191,11 @@ const LINES: &[(&str, &str, &str)] = &[
     ("json", "parse", "JSON text to maps and arrays"),
     ("yaml", "parse", "YAML text to maps and arrays"),
     (
+        "base64",
+        "encode",
+        "standard base64 with padding, as basic-auth headers carry it",
+    ),
+    (
         "fix",
         "add_to_group",
         "adds a user to a group (usermod) unless a member",

@@ -1,6 +1,6 @@
 //! Rhai bindings: each file exposes one area of `crate::host` as a static module (`cmd::`,
 //! `fs::`, `dm::`, `grpc::`, `link::`, `net::`, `proc::`, `kmod::`, `systemd::`, `sys::`, `toml::`,
-//! `json::`, `yaml::`; `fix::` for remediations only) plus the global helpers scripts use everywhere (`pass`,
+//! `json::`, `yaml::`, `base64::`; `fix::` for remediations only) plus the global helpers scripts use everywhere (`pass`,
 //! `fail`, `warn`, `skip`) and `vars::`. Host types become plain maps; host errors become catchable runtime
 //! errors at the position of the call, with the thing at fault named in the message.
 
@@ -95,6 +95,7 @@ pub fn modules(ctx: &Context) -> Vec<(&'static str, rhai::Module)> {
         ("toml", data::toml_module()),
         ("json", data::json_module()),
         ("yaml", data::yaml_module()),
+        ("base64", data::base64_module()),
     ];
     if let Capability::Remediate(remediating) = &ctx.capability {
         all.push((
