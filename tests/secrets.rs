@@ -7,9 +7,8 @@
 //! Each canary is also shown to have reached the output it was aimed at, as `***`, so the test
 //! cannot pass because a canary never travelled.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use crate::remediate::Staged;
 use crate::support::Output;
@@ -29,6 +28,14 @@ impl Seen {
     fn output(&mut self, name: &str, out: &Output) {
         self.add(format!("{name} stdout"), out.stdout.clone());
         self.add(format!("{name} stderr"), out.stderr.clone());
+    }
+
+    /// Asserts that the output `name` holds every one of `wants`: a canary reached it, masked.
+    fn has(&self, name: &str, wants: &[&str]) {
+        let text = self.get(name);
+        for want in wants {
+            assert!(text.contains(want), "no `{want}` in {name}:\n{text}");
+        }
     }
 
     /// The text of the output `name`, for the checks that a canary reached it.
@@ -228,25 +235,13 @@ check(#{ id: "site.tokenfile", description: "the token file", remediation: "site
     assert_eq!(mode(&backup.path()), 0o600);
 
     // serve, asked for everything it answers.
-    let mut child = host
-        .command()
+    let mut command = host.command();
+    command
         .args([
             "serve", checks, site, "--var", &unit_var, "--var", &root_var,
         ])
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("first line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in `{line}`"))
-        .to_string();
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut served = crate::serve::spawn(command);
     for path in [
         "/report",
         "/metrics",
@@ -254,14 +249,14 @@ check(#{ id: "site.tokenfile", description: "the token file", remediation: "site
         "/healthz/site.var",
         "/healthz?tag=x",
     ] {
-        let (_, body) = crate::serve::get(&addr, path);
+        let (_, body) = crate::serve::get(&served.addr, path);
         seen.add(format!("serve {path}"), body);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = served.child.kill();
+    let _ = served.child.wait();
     let mut rest = String::new();
-    let _ = stderr.read_to_string(&mut rest);
-    seen.add("serve stderr", format!("{line}{rest}"));
+    let _ = served.stderr.read_to_string(&mut rest);
+    seen.add("serve stderr", format!("{}{rest}", served.announced));
 
     // A fleet report merged from this host's JSON report.
     let reports = w.join("reports");
@@ -297,42 +292,24 @@ check(#{ id: "site.tokenfile", description: "the token file", remediation: "site
     assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
 
     // And each canary reached the output it was aimed at, masked.
-    let json = seen.get("json stdout");
-    for want in [
-        "\"message\": \"the var is ***\"",
-        "\"message\": \"marked ***\"",
-        "\"message\": \"--password ***\"",
-        "got \\\"***\\\"",
-        "--basic-auth-token ***",
-    ] {
-        assert!(
-            json.contains(want),
-            "no `{want}` in the JSON report:\n{json}"
-        );
-    }
-    assert!(
-        seen.get("-vv stderr").contains("\"--password\", \"***\""),
-        "{}",
-        seen.get("-vv stderr")
+    seen.has(
+        "json stdout",
+        &[
+            "\"message\": \"the var is ***\"",
+            "\"message\": \"marked ***\"",
+            "\"message\": \"--password ***\"",
+            "got \\\"***\\\"",
+            "--basic-auth-token ***",
+        ],
     );
-    let dry_json = seen.get("remediate --dry-run stdout");
-    for want in ["--basic-auth-token ***", "password = \\\"***\\\""] {
-        assert!(
-            dry_json.contains(want),
-            "no `{want}` in the dry run:\n{dry_json}"
-        );
-    }
-    assert!(
-        seen.get("--fix stdout").contains("+token=***"),
-        "{}",
-        seen.get("--fix stdout")
+    seen.has("-vv stderr", &["\"--password\", \"***\""]);
+    seen.has(
+        "remediate --dry-run stdout",
+        &["--basic-auth-token ***", "password = \\\"***\\\""],
     );
-    assert!(seen.get("serve /report").contains("the var is ***"));
-    assert!(
-        seen.get("merge json stdout").contains("site.var"),
-        "{}",
-        seen.get("merge json stdout")
-    );
+    seen.has("--fix stdout", &["+token=***"]);
+    seen.has("serve /report", &["the var is ***"]);
+    seen.has("merge json stdout", &["site.var"]);
 }
 
 #[test]

@@ -2,15 +2,20 @@
 //! single flight, malformed requests, and a clean SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{Test, check};
 
-/// A `hostscript serve` on a free loopback port, killed when dropped (prometheus.rs uses it too).
+/// A `hostscript serve` on a free loopback port, killed when dropped (prometheus.rs and
+/// secrets.rs use it too).
 pub(crate) struct Served {
     pub child: Child,
     pub addr: String,
+    /// The line that announced the address.
+    pub announced: String,
+    /// The rest of its stderr, to read once it has stopped.
+    pub stderr: BufReader<ChildStderr>,
 }
 
 impl Drop for Served {
@@ -21,25 +26,37 @@ impl Drop for Served {
 }
 
 pub(crate) fn serve(t: &Test, extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hostscript"));
+    command
         .args(["serve", "c", "--listen", "127.0.0.1:0"])
         .args(extra)
-        .current_dir(t.root())
+        .current_dir(t.root());
+    spawn(command)
+}
+
+/// Starts `command` (a `hostscript serve .. --listen 127.0.0.1:0`) and waits for the address
+/// it announces on stderr.
+pub(crate) fn spawn(mut command: Command) -> Served {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut line)
-        .expect("first line");
-    let addr = line
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut announced = String::new();
+    stderr.read_line(&mut announced).expect("first line");
+    let addr = announced
         .split("http://")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .unwrap_or_else(|| panic!("no address in `{announced}`"))
         .to_string();
-    Served { child, addr }
+    Served {
+        child,
+        addr,
+        announced,
+        stderr,
+    }
 }
 
 /// One raw request; returns the status code and the body.
