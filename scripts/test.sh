@@ -9,6 +9,8 @@ need_packages=()
 command -v ip >/dev/null 2>&1 || need_packages+=(iproute2)
 command -v dmsetup >/dev/null 2>&1 || need_packages+=(dmsetup)
 command -v systemctl >/dev/null 2>&1 || need_packages+=(systemd)
+# Tests of unit semantics run a real systemd user manager, which needs its D-Bus socket unit.
+[ -f /usr/lib/systemd/user/dbus.socket ] || need_packages+=(dbus-user-session)
 command -v containerd >/dev/null 2>&1 || need_packages+=(containerd)
 command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
 command -v setpriv >/dev/null 2>&1 || need_packages+=(util-linux)

@@ -167,6 +167,11 @@ const LINES: &[(&str, &str, &str)] = &[
     ),
     (
         "systemd",
+        "expand",
+        "ExecStart argv with $VAR/${VAR} expanded as systemd does at exec (argv, env map)",
+    ),
+    (
+        "systemd",
         "unit",
         "a unit's state, ExecStart, environment, dependencies (systemctl show)",
     ),

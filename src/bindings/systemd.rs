@@ -1,6 +1,7 @@
-//! `systemd::unit(name)` and `systemd::unit(name, #{ systemctl, timeout })`: a unit's state
-//! as a map. Throws "systemd is not running on this host" where systemctl cannot answer.
-//! The systemctl program defaults to `$HOSTSCRIPT_SYSTEMCTL`, else `systemctl` on PATH.
+//! `systemd::unit(name)` and `systemd::unit(name, #{ systemctl, busctl, timeout })`: a unit's
+//! state as a map. Throws "systemd is not running on this host" where systemctl cannot answer.
+//! The programs default to `$HOSTSCRIPT_SYSTEMCTL` and `$HOSTSCRIPT_BUSCTL`, else `systemctl`
+//! and `busctl` on PATH (busctl gives ExecStart's exact argv, which systemctl show cannot).
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
@@ -21,6 +22,33 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m.set_native_fn("env_file", |ctx: NativeCallContext, path: &str| {
         env_file(path).map_err(|e| error_at(&ctx, e))
     });
+    // ExecStart's argv as systemd expands `$VAR` and `${VAR}` when it starts the command.
+    m.set_native_fn(
+        "expand",
+        |ctx: NativeCallContext, argv: Array, env: Map| -> Result<Array, Box<EvalAltResult>> {
+            let words = argv
+                .into_iter()
+                .map(|w| {
+                    w.into_immutable_string()
+                        .map(|s| s.to_string())
+                        .map_err(|t| {
+                            error_at(
+                                &ctx,
+                                format!("systemd::expand: argv holds a {t}, not a string"),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let env = env
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>();
+            Ok(systemd::expand_argv(&words, &env)
+                .into_iter()
+                .map(Dynamic::from)
+                .collect())
+        },
+    );
     m
 }
 
@@ -49,19 +77,22 @@ fn unit(
     name: &str,
     options: Map,
 ) -> Result<Map, Box<EvalAltResult>> {
-    let parse = || -> Result<(String, std::time::Duration), String> {
+    let parse = || -> Result<(systemd::Programs, std::time::Duration), String> {
         let mut opts = Options::new(options, "systemd::unit");
-        let program = opts
-            .string("systemctl")?
-            .or_else(|| std::env::var("HOSTSCRIPT_SYSTEMCTL").ok())
-            .unwrap_or_else(|| "systemctl".into());
+        let mut programs = systemd::Programs::from_env();
+        if let Some(p) = opts.string("systemctl")? {
+            programs.systemctl = p;
+        }
+        if let Some(p) = opts.string("busctl")? {
+            programs.busctl = p;
+        }
         let timeout = budget::cap(opts.seconds("timeout")?)?;
-        opts.finish("systemctl, timeout")?;
-        Ok((program, timeout))
+        opts.finish("systemctl, busctl, timeout")?;
+        Ok((programs, timeout))
     };
-    let (program, timeout) = parse().map_err(|e| error_at(ctx, e))?;
+    let (programs, timeout) = parse().map_err(|e| error_at(ctx, e))?;
     let u = runtime
-        .block_on(systemd::unit(name, &program, timeout))
+        .block_on(systemd::unit(name, &programs, timeout))
         .map_err(|e| error_at(ctx, e))?;
     let exec_start: Array = u
         .exec_start
@@ -101,5 +132,13 @@ fn unit(
         ("user", u.user.into()),
         ("environment", environment.into()),
         ("environment_files", environment_files.into()),
+        ("need_daemon_reload", u.need_daemon_reload.into()),
+        // Seconds since the epoch, as fs::stat's mtime, so scripts can compare the two.
+        (
+            "main_started",
+            i64::try_from(u.main_start_us / 1_000_000)
+                .unwrap_or(i64::MAX)
+                .into(),
+        ),
     ]))
 }

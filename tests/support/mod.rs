@@ -4,6 +4,7 @@
 pub mod containerd;
 pub mod grpc_server;
 pub mod netns;
+pub mod user_manager;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,182 @@
+//! `UserManager`: a real systemd manager for tests of unit semantics. systemd is not PID 1 on
+//! this kind of machine, but its user manager runs once `/run/systemd/system` exists, which a
+//! private mount namespace provides (shared/TESTBED.md). Units are files under a temp
+//! `XDG_CONFIG_HOME`, loaded by systemd's own parser; `systemctl show`, `busctl` and
+//! `systemctl start` answer as systemd does. hostscript reaches it through two wrappers named by
+//! `HOSTSCRIPT_SYSTEMCTL` and `HOSTSCRIPT_BUSCTL` that add `--user`, the only difference from
+//! the system manager besides the unit search path.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+pub struct UserManager {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// Whether this machine can run one: systemd's manager binary and a user D-Bus socket unit
+/// (`dbus-user-session`), both installed by scripts/test.sh.
+pub fn available() -> bool {
+    Path::new("/lib/systemd/systemd").exists()
+        && Path::new("/usr/lib/systemd/user/dbus.socket").exists()
+}
+
+impl UserManager {
+    pub fn start() -> UserManager {
+        assert!(
+            available(),
+            "systemd or dbus-user-session is not installed: run scripts/test.sh, which installs them"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("hs-sd")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path();
+        for sub in ["run", "cfg/systemd/user", "bin"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        std::fs::set_permissions(d.join("run"), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod run");
+        let env = format!(
+            "export XDG_RUNTIME_DIR='{run}' XDG_CONFIG_HOME='{cfg}' DBUS_SESSION_BUS_ADDRESS='unix:path={run}/bus'\n",
+            run = d.join("run").display(),
+            cfg = d.join("cfg").display(),
+        );
+        for (name, program) in [
+            ("systemctl", "/usr/bin/systemctl"),
+            ("busctl", "/usr/bin/busctl"),
+        ] {
+            let path = d.join("bin").join(name);
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\n# {name} of the test's user manager.\n{env}exec {program} --user \"$@\"\n"),
+            )
+            .expect("write wrapper");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod wrapper");
+        }
+        let log = std::fs::File::create(d.join("manager.log")).expect("log");
+        let child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec /lib/systemd/systemd --user")
+            .env("XDG_RUNTIME_DIR", d.join("run"))
+            .env("XDG_CONFIG_HOME", d.join("cfg"))
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}/bus", d.join("run").display()),
+            )
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start systemd --user");
+        let manager = UserManager { dir, child };
+        manager.wait_ready();
+        manager
+    }
+
+    /// Ready when both systemctl and D-Bus answer for a unit.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ctl = self.systemctl(&["show", "--property=Id", "default.target"]);
+            let bus = Command::new(self.busctl())
+                .args([
+                    "get-property",
+                    "org.freedesktop.systemd1",
+                    "/org/freedesktop/systemd1",
+                    "org.freedesktop.systemd1.Manager",
+                    "Version",
+                ])
+                .output()
+                .expect("busctl");
+            if ctl.status.success() && bus.status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("manager.log")).unwrap_or_default();
+        panic!("systemd --user did not answer within 30 s:\n{log}");
+    }
+
+    /// Where unit files and drop-ins go (`$XDG_CONFIG_HOME/systemd/user`).
+    pub fn unit_dir(&self) -> PathBuf {
+        self.dir.path().join("cfg/systemd/user")
+    }
+
+    /// Writes a unit file or drop-in (a path relative to the unit directory). The manager
+    /// sees it after `reload`.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.unit_dir().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write unit");
+    }
+
+    pub fn systemctl_program(&self) -> PathBuf {
+        self.dir.path().join("bin/systemctl")
+    }
+
+    pub fn busctl(&self) -> PathBuf {
+        self.dir.path().join("bin/busctl")
+    }
+
+    /// `systemctl --user ARGS` against this manager.
+    pub fn systemctl(&self, args: &[&str]) -> Output {
+        Command::new(self.systemctl_program())
+            .args(args)
+            .output()
+            .expect("systemctl --user")
+    }
+
+    /// The same, which must succeed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.systemctl(args);
+        assert!(
+            out.status.success(),
+            "systemctl --user {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn reload(&self) {
+        self.ok(&["daemon-reload"]);
+    }
+
+    /// One property as systemd shows it (`systemctl show -P`).
+    pub fn property(&self, unit: &str, name: &str) -> String {
+        self.ok(&["show", "-P", name, unit]).trim_end().to_string()
+    }
+
+    /// The environment that points hostscript at this manager.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "HOSTSCRIPT_SYSTEMCTL".into(),
+                self.systemctl_program().display().to_string(),
+            ),
+            (
+                "HOSTSCRIPT_BUSCTL".into(),
+                self.busctl().display().to_string(),
+            ),
+        ]
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        // SIGTERM makes a user manager stop its units (and its D-Bus daemon) and exit.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
