@@ -140,7 +140,7 @@ fn stuck_pending_fails_at_the_budget_naming_the_layer_and_the_retries() {
     let message = c["message"].as_str().unwrap_or_default();
     assert!(message.contains("still PENDING after 1 s ("), "{message}");
     assert!(
-        message.contains("at image pull or volume snapshot (no kernel mount or root volume yet); flintlockd's status gives no reason: its log does (journalctl -u flintlockd)"),
+        message.contains("at the root volume (image pull or snapshot: no root volume mount yet); flintlockd's status gives no reason: its log does (journalctl -u flintlockd)"),
         "{message}"
     );
     assert!(c["details"]["retry"].as_i64().unwrap_or(0) > 0, "{c}");
@@ -149,14 +149,24 @@ fn stuck_pending_fails_at_the_budget_naming_the_layer_and_the_retries() {
 
 #[test]
 fn failed_names_the_layer_flintlockd_stopped_at_and_the_retry_count() {
+    // The test server saves status as flintlock does: placeholders for the root volume and
+    // every interface from the first saved attempt on, each filled when its step succeeds.
     for (layer, says) in [
         (
+            Layer::RootVolume,
+            "at the root volume (image pull or snapshot: no root volume mount yet)",
+        ),
+        (
+            Layer::Kernel,
+            "at the kernel image (the root volume is mounted, the kernel is not)",
+        ),
+        (
             Layer::Network,
-            "at network interface (images and volumes are mounted, no interface created yet)",
+            "at network interface eth1 (images are mounted; its host device was not created)",
         ),
         (
             Layer::Provider,
-            "at provider start (images, volumes and interfaces are ready; the hypervisor did not report the VM running)",
+            "at provider start (images and interfaces are ready; the hypervisor did not report the VM running)",
         ),
     ] {
         let (server, c) = run_against(

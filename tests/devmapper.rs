@@ -169,3 +169,106 @@ fn real_dmsetup_on_a_kernel_without_device_mapper_says_so() {
         out.message("d")
     );
 }
+
+/// dmsetup answers no kernel gives for an active pool, or that do not fit together.
+const MALFORMED: [(&str, &str, &str); 11] = [
+    (
+        "zero data total",
+        "0 209715200 thin-pool 0 1245/2621440 0/0 - rw discard_passdown queue_if_no_space - 1024\n",
+        TABLE,
+    ),
+    (
+        "zero metadata total",
+        "0 209715200 thin-pool 0 0/0 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n",
+        TABLE,
+    ),
+    (
+        "status length differs from the table's",
+        "0 1000 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n",
+        TABLE,
+    ),
+    (
+        "data total differs from the table's length",
+        "0 209715200 thin-pool 0 1245/2621440 10240/99999 - rw discard_passdown queue_if_no_space - 1024\n",
+        TABLE,
+    ),
+    ("empty status", "", TABLE),
+    (
+        "garbage fields",
+        "0 209715200 thin-pool x y z w v u t\n",
+        TABLE,
+    ),
+    (
+        "two status segments, one table segment",
+        "0 104857600 thin-pool 0 1245/2621440 10240/819200 - rw discard_passdown queue_if_no_space - 1024\n104857600 104857600 thin-pool 0 1245/2621440 10240/819200 - rw discard_passdown queue_if_no_space - 1024\n",
+        TABLE,
+    ),
+    ("short table", HEALTHY, "0 209715200 thin-pool 7:1\n"),
+    ("linear status", "0 209715200 linear\n", TABLE),
+    ("Error", "0 209715200 thin-pool Error\n", TABLE),
+    (
+        "Fail among fields",
+        "0 209715200 thin-pool 0 1245/2621440 Fail - rw discard_passdown queue_if_no_space -\n",
+        TABLE,
+    ),
+];
+
+const TABLE: &str = "0 209715200 thin-pool 7:1 7:0 128 32768 1 skip_block_zeroing\n";
+
+#[test]
+fn no_shipped_check_ends_in_a_script_type_error_on_any_malformed_dmsetup_answer() {
+    // Rhai's own messages for a script that met a value it did not expect.
+    let script_errors = [
+        "Function not found",
+        "Variable not found",
+        "Data type incorrect",
+        "Output type incorrect",
+        "Unknown property",
+    ];
+    let checks = concat!(env!("CARGO_MANIFEST_DIR"), "/checks");
+    for (what, status, table) in MALFORMED {
+        let t = Test::new()
+            .file("dm/ls", "flintlock-dev-thinpool\t(253:0)\n")
+            .file("dm/targets", "thin-pool        v1.24.0\n")
+            .file("dm/status/flintlock-dev-thinpool", status)
+            .file("dm/table/flintlock-dev-thinpool", table)
+            .file("systemd/.keep", "");
+        let dir = t.path("dm").display().to_string();
+        let systemd = t.path("systemd").display().to_string();
+        let out = t.run_with_env(
+            &[
+                "run",
+                checks,
+                "--format",
+                "json",
+                "--var",
+                "check_registries=false",
+            ],
+            &[
+                ("PATH", &path_with_fakes()),
+                ("FAKE_DM_DIR", &dir),
+                ("FAKE_SYSTEMD_DIR", &systemd),
+            ],
+        );
+        let doc = out.json();
+        for c in doc["checks"].as_array().expect("checks") {
+            let message = c["message"].as_str().unwrap_or_default();
+            for bad in script_errors {
+                assert!(
+                    !message.contains(bad),
+                    "{what}: {} ended in a script error: {message}",
+                    c["id"]
+                );
+            }
+        }
+        // Nothing judged from an answer that does not add up passes.
+        for id in ["thinpool.health", "thinpool.usage"] {
+            let status = out.status(id);
+            assert!(
+                status == "error" || status == "fail",
+                "{what}: {id} is {status}: {}",
+                out.message(id)
+            );
+        }
+    }
+}

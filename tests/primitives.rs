@@ -270,6 +270,164 @@ fn access_follows_posix_acls_as_the_kernel_does() {
     }
 }
 
+/// One generated case of the ACL differential test: the file's group, its mode before and
+/// after `setfacl`, and the ACL entries set.
+struct AclCase {
+    group: &'static str,
+    mode: u32,
+    spec: String,
+    chmod_after: Option<u32>,
+}
+
+#[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
+fn access_equals_the_kernels_on_generated_acls() {
+    // Random modes, named user and group entries, masks (`---` included) and a chmod after
+    // the ACL, each judged by fs::access and by the kernel's own access(2) for nobody.
+    let t = Test::new();
+    std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut seed: u64 = 0x00ac_1d1f_f00d_2026;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let perm = |bits: u64| {
+        format!(
+            "{}{}{}",
+            if bits & 4 != 0 { "r" } else { "-" },
+            if bits & 2 != 0 { "w" } else { "-" },
+            if bits & 1 != 0 { "x" } else { "-" }
+        )
+    };
+    let mut cases = Vec::new();
+    for _ in 0..240 {
+        let mut entries = Vec::new();
+        if next(3) > 0 {
+            entries.push(format!("u:nobody:{}", perm(next(8))));
+        }
+        if next(2) == 0 {
+            entries.push(format!("g:nogroup:{}", perm(next(8))));
+        }
+        if next(3) == 0 {
+            entries.push(format!("g:root:{}", perm(next(8))));
+        }
+        if next(2) == 0 {
+            entries.push(format!("g::{}", perm(next(8))));
+        }
+        if next(4) > 0 {
+            // A mask of --- one time in four.
+            entries.push(format!(
+                "m::{}",
+                perm(if next(4) == 0 { 0 } else { next(8) })
+            ));
+        }
+        if next(2) == 0 {
+            entries.push(format!("o::{}", perm(next(8))));
+        }
+        cases.push(AclCase {
+            group: if next(2) == 0 { "root" } else { "nogroup" },
+            mode: u32::try_from(next(0o1000)).unwrap_or(0),
+            spec: entries.join(","),
+            chmod_after: (next(3) == 0).then(|| u32::try_from(next(0o1000)).unwrap_or(0)),
+        });
+    }
+    let mut files = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let path = t.path(&format!("f{i}"));
+        std::fs::write(&path, "x").expect("write");
+        std::os::unix::fs::chown(&path, Some(0), None).expect("chown");
+        let group_ok = std::process::Command::new("chgrp")
+            .args([case.group])
+            .arg(&path)
+            .status()
+            .expect("chgrp")
+            .success();
+        assert!(group_ok);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(case.mode)).expect("chmod");
+        if !case.spec.is_empty() {
+            // -n: the mask is what the case says, not recalculated (setfacl(1)).
+            let out = std::process::Command::new("setfacl")
+                .args(["-n", "-m", &case.spec])
+                .arg(&path)
+                .output()
+                .expect("setfacl (package acl; scripts/test.sh installs it)");
+            if !out.status.success() {
+                // A named entry with no mask is not a valid ACL; setfacl says so.
+                continue;
+            }
+        }
+        if let Some(mode) = case.chmod_after {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        files.push(i);
+    }
+    assert!(
+        files.len() > 150,
+        "only {} cases could be set up",
+        files.len()
+    );
+    // The kernel's answers: access(2) for nobody with nobody's groups.
+    let list: Vec<String> = files
+        .iter()
+        .map(|i| t.path(&format!("f{i}")).display().to_string())
+        .collect();
+    let kernel = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--init-groups", "/usr/bin/python3", "-c"])
+        .arg("import os, sys\nfor p in sys.argv[1:]:\n    print(''.join('1' if os.access(p, m) else '0' for m in (os.R_OK, os.W_OK, os.X_OK)))")
+        .args(&list)
+        .output()
+        .expect("setpriv python3");
+    assert!(
+        kernel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kernel.stderr)
+    );
+    let kernel: Vec<String> = String::from_utf8_lossy(&kernel.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Ours.
+    let script = format!(
+        r#"let out = [];
+           for p in {list:?} {{
+               let a = fs::access(p, "nobody", "r");
+               out.push((if a.read {{ "1" }} else {{ "0" }}) + (if a.write {{ "1" }} else {{ "0" }}) + (if a.execute {{ "1" }} else {{ "0" }}));
+           }}
+           pass("", #{{ bits: out }})"#
+    );
+    let t = t.file("c/p.rhai", &check("p", &script));
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(out.status("p"), "pass", "{}", out.stdout);
+    let ours: Vec<String> =
+        serde_json::from_value(out.check("p")["details"]["bits"].clone()).expect("bits");
+    assert_eq!(ours.len(), kernel.len());
+    let mut wrong = Vec::new();
+    for (n, i) in files.iter().enumerate() {
+        if ours[n] != kernel[n] {
+            let c = &cases[*i];
+            let acl = std::process::Command::new("getfacl")
+                .args(["-c", "-n"])
+                .arg(t.path(&format!("f{i}")))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).replace('\n', " "))
+                .unwrap_or_default();
+            wrong.push(format!(
+                "f{i} (group {}, mode {:o}, setfacl -n -m {}, chmod after {:?}): ours {} kernel {} [{acl}]",
+                c.group, c.mode, c.spec, c.chmod_after.map(|m| format!("{m:o}")), ours[n], kernel[n]
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        files.len(),
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn toml_and_json_parse_to_maps_with_located_errors() {
     let m = message(

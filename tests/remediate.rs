@@ -168,7 +168,8 @@ impl Staged {
             .env("FAKE_PROC_MODULES", self.root().join("proc/modules"))
             .env("FAKE_CALLS", self.calls_file())
             .env_remove("HOSTSCRIPT_DMSETUP")
-            .env_remove("HOSTSCRIPT_SYSTEMCTL");
+            .env_remove("HOSTSCRIPT_SYSTEMCTL")
+            .env_remove("HOSTSCRIPT_BUSCTL");
         command
     }
 
@@ -286,7 +287,7 @@ fn a_dry_run_shows_every_change_and_leaves_the_root_byte_identical() {
     let diff = unit["detail"].as_str().unwrap_or_default();
     for line in [
         "-Requires=containerd.service\n+Requires=containerd-dev.service\n+After=containerd-dev.service\n",
-        "-ExecStart=/usr/local/bin/flintlockd run\n+ExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --bridge-name br-mvm --insecure\n",
+        "-ExecStartPre=which flintlockd\n-ExecStart=/usr/local/bin/flintlockd run\n+ExecStartPre=which /usr/local/bin/flintlockd\n+ExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --bridge-name br-mvm --insecure\n",
     ] {
         assert!(diff.contains(line), "{unit}");
     }
@@ -342,7 +343,7 @@ fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
     );
     assert_eq!(
         host.read("/etc/systemd/system/flintlockd.service"),
-        "# Written by hostscript (remediation flintlockd-unit): upstream's flintlockd.service\n# (liquidmetal-dev/flintlock) with Requires=/After= on containerd-dev.service.\n[Unit]\nDescription=flintlock microvm service\nDocumentation=https://www.liquidmetal.dev\nRequires=containerd-dev.service\nAfter=containerd-dev.service\n\n[Service]\nExecStartPre=which firecracker\nExecStartPre=which flintlockd\nExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --bridge-name br-mvm --insecure\nRestart=always\nRestartSec=5\nUser=root\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target\n"
+        "# Written by hostscript (remediation flintlockd-unit): upstream's flintlockd.service\n# (liquidmetal-dev/flintlock) with Requires=/After= on containerd-dev.service, and\n# its `which` preconditions naming the hypervisor of flintlockd's default provider and the\n# binary ExecStart runs (upstream's `which firecracker` kept Cloud Hypervisor-only hosts down).\n[Unit]\nDescription=flintlock microvm service\nDocumentation=https://www.liquidmetal.dev\nRequires=containerd-dev.service\nAfter=containerd-dev.service\n\n[Service]\nExecStartPre=which firecracker\nExecStartPre=which /usr/local/bin/flintlockd\nExecStart=/usr/local/bin/flintlockd run --containerd-socket /run/containerd-dev/containerd.sock --bridge-name br-mvm --insecure\nRestart=always\nRestartSec=5\nUser=root\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target\n"
     );
     // Upstream's unit is kept as the backup.
     assert!(

@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::support::user_manager::UserManager;
+use crate::support::user_manager::{UserManager, unit_quote};
 use crate::support::{Output, Test, check};
 
 /// Runs one check `s` whose body is `body` against the manager; returns the report.
@@ -31,24 +31,6 @@ fn run_against(manager: &UserManager, body: &str) -> Output {
         out.stdout,
         out.stderr
     );
-    out
-}
-
-/// A word as a unit file must spell it so systemd's parser gives back exactly `word`
-/// (double-quoted, C escapes, `%` doubled for specifiers).
-fn unit_quote(word: &str) -> String {
-    let mut out = String::from("\"");
-    for c in word.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '%' => out.push_str("%%"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 

@@ -462,6 +462,22 @@ pub fn parse_thin_pool_status(f: &[&str]) -> Result<ThinPoolStatus, String> {
     }
     let (metadata_used, metadata_total) = ratio(f[1], "metadata blocks")?;
     let (data_used, data_total) = ratio(f[2], "data blocks")?;
+    // An active pool always has metadata and data blocks: the kernel computes the data total
+    // from the target's length and the metadata total from the metadata device
+    // (drivers/md/dm-thin.c pool_status, maybe_resize_data_dev). A zero total is an answer we
+    // do not understand, never an empty pool.
+    if metadata_total == 0 {
+        return Err(format!(
+            "metadata blocks `{}`: an active thin-pool has metadata blocks",
+            f[1]
+        ));
+    }
+    if data_total == 0 {
+        return Err(format!(
+            "data blocks `{}`: an active thin-pool has data blocks",
+            f[2]
+        ));
+    }
     let held_metadata_root = match f[3] {
         "-" => None,
         root => Some(number(root, "held metadata root")?),

@@ -464,7 +464,10 @@ pub fn access_for(st: &FileStat, who: &Identity) -> Access {
 
 /// Decides access as the kernel does (`fs/namei.c` `acl_permission_check`,
 /// `fs/posix_acl.c` `posix_acl_permission`): root first; then the owner class; then, with an
-/// ACL, named-user entries and the group class, masked by the ACL mask; then other.
+/// ACL, named-user entries and the group class, masked by the ACL mask; then other. The
+/// kernel consults the ACL only when the file's group mode bits (which hold the ACL mask) are
+/// not all clear: `IS_POSIXACL(inode) && (mode & S_IRWXG)`. With a `---` mask it falls back to
+/// the mode bits, so a named user's entry neither grants nor denies anything then.
 pub fn access_with_acl(st: &FileStat, acl: Option<&Acl>, who: &Identity) -> Access {
     if who.uid == 0 {
         let any_exec = st.mode & 0o111 != 0 || st.kind == Kind::Dir;
@@ -480,7 +483,9 @@ pub fn access_with_acl(st: &FileStat, acl: Option<&Acl>, who: &Identity) -> Acce
             .flatten()
             .map_or_else(|| gid.to_string(), |g| g.name)
     };
-    if let Some(acl) = acl {
+    if let Some(acl) = acl
+        && st.mode & 0o070 != 0
+    {
         // The mask limits named users and the whole group class; without one (a minimal
         // ACL) nothing is masked.
         let mask = acl.perm(AclTag::Mask).unwrap_or(7);
@@ -630,6 +635,23 @@ mod tests {
             (a.read, a.write, a.via.as_str()),
             (true, false, "acl group kvm")
         );
+    }
+
+    #[test]
+    fn an_empty_mask_sends_the_kernel_back_to_the_mode_bits() {
+        // `chmod 0606 f; setfacl -n -m u:nobody:rw-,m::--- f`: the kernel skips the ACL when
+        // the group bits are clear (fs/namei.c acl_permission_check) and nobody gets rw from
+        // the other bits; the named entry denies nothing.
+        let acl = Acl::parse(&acl_bytes(&[
+            (0x01, 6, u32::MAX),
+            (0x02, 6, 65534),
+            (0x04, 0, u32::MAX),
+            (0x10, 0, u32::MAX),
+            (0x20, 6, u32::MAX),
+        ]))
+        .expect("acl");
+        let a = access_with_acl(&file(0o606, 0, 0), Some(&acl), &who(65534, 65534, &[65534]));
+        assert_eq!((a.read, a.write, a.via.as_str()), (true, true, "other"));
     }
 
     #[test]

@@ -112,6 +112,7 @@ impl Kinded for systemd::SystemdError {
         use systemd::SystemdError::*;
         match self {
             NotRunning { .. } | NotInstalled { .. } => ErrorKind::Unavailable,
+            PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Failed { .. } => ErrorKind::Failed,
         }
     }

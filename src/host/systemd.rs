@@ -22,6 +22,9 @@ pub enum SystemdError {
     NotRunning { detail: String },
     #[error("`{program}` not found: systemd is not installed on this host")]
     NotInstalled { program: String },
+    /// The manager runs but refuses this user (a private bus of another user).
+    #[error("cannot reach the systemd manager: permission denied (systemctl: {detail})")]
+    PermissionDenied { detail: String },
     #[error("`systemctl show {unit}` failed: {message}")]
     Failed { unit: String, message: String },
 }
@@ -113,10 +116,13 @@ pub async fn unit(
     })?;
     if out.code != Some(0) {
         let stderr = out.stderr.trim();
+        let detail = stderr.lines().next().unwrap_or_default().to_string();
+        if stderr.contains("Failed to connect to bus: Permission denied") {
+            return Err(SystemdError::PermissionDenied { detail });
+        }
         if stderr.contains("has not been booted with systemd")
             || stderr.contains("Failed to connect to bus")
         {
-            let detail = stderr.lines().next().unwrap_or_default().to_string();
             return Err(SystemdError::NotRunning { detail });
         }
         let message = stderr.lines().next().unwrap_or("no output").to_string();

@@ -14,7 +14,15 @@ pub struct Containerd {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub config: PathBuf,
-    child: Child,
+    /// Who runs it: the test itself, or a systemd unit of a test's user manager.
+    runner: Runner,
+}
+
+enum Runner {
+    Child(Child),
+    /// The unit's name and the manager's `systemctl --user` wrapper.
+    Unit(String, PathBuf),
+    Stopped,
 }
 
 /// Whether the containerd binary is installed (scripts/test.sh installs it).
@@ -26,7 +34,8 @@ pub fn available() -> bool {
 }
 
 impl Containerd {
-    pub fn start(pool_name: &str) -> Containerd {
+    /// A temp dir with a config for `pool_name`; nothing started yet.
+    fn configure(pool_name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::Builder::new()
             .prefix("hs-ctd")
             .tempdir()
@@ -48,7 +57,12 @@ impl Containerd {
             devmapper = devmapper.display(),
         );
         std::fs::write(&config, text).expect("write config");
-        let log = std::fs::File::create(d.join("containerd.log")).expect("log");
+        (dir, socket, config)
+    }
+
+    pub fn start(pool_name: &str) -> Containerd {
+        let (dir, socket, config) = Containerd::configure(pool_name);
+        let log = std::fs::File::create(dir.path().join("containerd.log")).expect("log");
         let child = Command::new("containerd")
             .arg("--config")
             .arg(&config)
@@ -60,7 +74,36 @@ impl Containerd {
             dir,
             socket,
             config,
-            child,
+            runner: Runner::Child(child),
+        };
+        containerd.wait_ready();
+        containerd
+    }
+
+    /// containerd as systemd runs it: unit `unit` of the test's user manager, `Type=notify`
+    /// as upstream's containerd.service (containerd tells systemd when it serves), started
+    /// with `systemctl --user start`, so the unit's states are systemd's own.
+    pub fn start_as_unit(
+        pool_name: &str,
+        manager: &crate::support::user_manager::UserManager,
+        unit: &str,
+    ) -> Containerd {
+        let (dir, socket, config) = Containerd::configure(pool_name);
+        manager.write(
+            &format!("{unit}.service"),
+            &format!(
+                "[Unit]\nDescription=containerd for a test host\n[Service]\nType=notify\nExecStart=/usr/bin/containerd --config {}\nStandardOutput=append:{}\nStandardError=inherit\n",
+                config.display(),
+                dir.path().join("containerd.log").display()
+            ),
+        );
+        manager.reload();
+        manager.ok(&["start", &format!("{unit}.service")]);
+        let containerd = Containerd {
+            dir,
+            socket,
+            config,
+            runner: Runner::Unit(unit.to_string(), manager.systemctl_program()),
         };
         containerd.wait_ready();
         containerd
@@ -120,19 +163,32 @@ impl Containerd {
     }
 
     pub fn stop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        match &mut self.runner {
+            Runner::Child(child) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        self.runner = Runner::Stopped;
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                self.runner = Runner::Stopped;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            // The manager waits for the process to exit before `stop` returns.
+            Runner::Unit(unit, systemctl) => {
+                let _ = Command::new(&*systemctl)
+                    .args(["stop", &format!("{unit}.service")])
+                    .status();
+            }
+            Runner::Stopped => {}
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -87,12 +87,14 @@ impl Default for FlintlockOptions {
     }
 }
 
-/// Where a created microVM's reconcile stops, when it fails: flintlock fills the status as
-/// each layer is done (kernel_mount and volumes after the image pulls and snapshots, then
-/// network_interfaces, then the provider starts it).
+/// Where a created microVM's reconcile stops, when it fails, in the order flintlock's create
+/// plan runs its steps (liquidmetal-dev/flintlock v0.11.0 `core/plans/microvm_create_update.go`:
+/// state dir, root volume, extra volumes, kernel, initrd, network interfaces, provider create
+/// and start). Each step fills its own status field when it succeeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
-    Image,
+    RootVolume,
+    Kernel,
     Network,
     Provider,
 }
@@ -223,7 +225,14 @@ impl State {
             .find(|v| v.vm.spec.as_ref().and_then(|s| s.uid.as_deref()) == Some(uid))
     }
 
-    /// One reconcile step, as a Get observes it.
+    /// One reconcile attempt ends, as a Get observes it. flintlock saves a microVM only when
+    /// an attempt ends (`core/application/reconcile.go` :73 on failure, :152 on success), so
+    /// until the first one ends a Get sees the status Create stored: PENDING, retry 0, nothing
+    /// filled. Planning adds empty placeholders for the root volume and every interface
+    /// before any step runs (`microvm_create_update.go` :156-160, :204-208), so every saved
+    /// status has them; a step that succeeds fills its field, and fields are never cleared.
+    /// A failed attempt counts `retry` up and becomes FAILED once `retry > maximum retry`
+    /// (reconcile.go, strictly greater).
     fn advance(vm: &mut Vm, faults: &Faults) {
         let Some(status) = vm.vm.status.as_mut() else {
             return;
@@ -234,20 +243,32 @@ impl State {
         vm.gets += 1;
         let reached = match (faults.fail_at, faults.stuck_pending) {
             (Some(layer), _) => Some(layer),
-            (None, true) => Some(Layer::Image),
+            (None, true) => Some(Layer::RootVolume),
             (None, false) if vm.gets >= faults.gets_until_created => None,
             (None, false) => return,
         };
-        // The status flintlock fills as each layer is done.
+        // The first attempt is still running on the first Get: nothing saved yet.
+        if reached.is_some() && vm.gets == 1 && faults.gets_until_created > 0 {
+            return;
+        }
+        status.volumes.entry("root".into()).or_default();
+        for interface in vm
+            .vm
+            .spec
+            .as_ref()
+            .map(|s| s.interfaces.clone())
+            .unwrap_or_default()
+        {
+            status
+                .network_interfaces
+                .entry(interface.device_id)
+                .or_default();
+        }
         let done = |layer: Layer| match reached {
             None => true,
             Some(stop) => (layer as u8) < (stop as u8),
         };
-        if done(Layer::Image) {
-            status.kernel_mount = Some(pb::flintlock::types::Mount {
-                r#type: 0,
-                source: "/dev/mapper/flintlock-thinpool-snap-1".into(),
-            });
+        if done(Layer::RootVolume) {
             status.volumes.insert(
                 "root".into(),
                 pb::flintlock::types::VolumeStatus {
@@ -258,18 +279,26 @@ impl State {
                 },
             );
         }
+        if done(Layer::Kernel) {
+            status.kernel_mount = Some(pb::flintlock::types::Mount {
+                r#type: 0,
+                source: "/dev/mapper/flintlock-thinpool-snap-1".into(),
+            });
+        }
         if done(Layer::Network) {
-            status.network_interfaces.insert(
-                "eth1".into(),
-                pb::flintlock::types::NetworkInterfaceStatus {
-                    host_device_name: "fltapab12cd".into(),
-                    index: 7,
+            for (i, ni) in status.network_interfaces.values_mut().enumerate() {
+                *ni = pb::flintlock::types::NetworkInterfaceStatus {
+                    host_device_name: format!("fltap{i:06}"),
+                    index: 7 + i32::try_from(i).unwrap_or(0),
                     mac_address: "AA:FF:00:00:00:02".into(),
-                },
-            );
+                };
+            }
         }
         match reached {
-            None => status.state = MicroVmState::Created as i32,
+            None => {
+                status.state = MicroVmState::Created as i32;
+                status.retry = 0;
+            }
             Some(_) => {
                 status.retry += 1;
                 if !faults.stuck_pending && status.retry > faults.max_retry {

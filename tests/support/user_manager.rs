@@ -14,6 +14,48 @@ use std::time::{Duration, Instant};
 pub struct UserManager {
     pub dir: tempfile::TempDir,
     child: Child,
+    /// The cgroups made for it, removed when it has exited.
+    cgroups: Vec<PathBuf>,
+}
+
+/// The hierarchies systemd tracks processes in: the unified one and, on a hybrid host, the
+/// named `systemd` v1 one; on a pure cgroup v2 host, the root.
+fn cgroup_roots() -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.procs").exists() {
+        return vec![base.to_path_buf()];
+    }
+    ["unified", "systemd"]
+        .iter()
+        .map(|h| base.join(h))
+        .filter(|p| p.join("cgroup.procs").exists())
+        .collect()
+}
+
+/// Kills whatever is still in a cgroup and the ones below it, then removes them, deepest
+/// first (rmdir is all a cgroup takes once it is empty).
+fn remove_cgroup(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup(&entry.path());
+            }
+        }
+    }
+    for _ in 0..50 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if procs.trim().is_empty() {
+            break;
+        }
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Whether this machine can run one: systemd's manager binary and a user D-Bus socket unit
@@ -58,9 +100,30 @@ impl UserManager {
                 .expect("chmod wrapper");
         }
         let log = std::fs::File::create(d.join("manager.log")).expect("log");
+        // Each manager gets cgroups of its own: managers started from one test process would
+        // otherwise share its cgroup and create the same `app.slice/UNIT.service` in it, and
+        // stopping one manager's unit would kill another's processes.
+        let cgroups = cgroup_roots()
+            .iter()
+            .map(|root| {
+                root.join(format!(
+                    "hs-sd-{}",
+                    d.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+                ))
+            })
+            .collect::<Vec<_>>();
+        let enter: String = cgroups
+            .iter()
+            .map(|c| {
+                format!(
+                    "mkdir -p '{0}' && echo $$ > '{0}/cgroup.procs' && ",
+                    c.display()
+                )
+            })
+            .collect();
         let child = Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c"])
-            .arg("mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec /lib/systemd/systemd --user")
+            .arg(format!("{enter}mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec /lib/systemd/systemd --user"))
             .env("XDG_RUNTIME_DIR", d.join("run"))
             .env("XDG_CONFIG_HOME", d.join("cfg"))
             .env(
@@ -71,7 +134,11 @@ impl UserManager {
             .stderr(log)
             .spawn()
             .expect("start systemd --user");
-        let manager = UserManager { dir, child };
+        let manager = UserManager {
+            dir,
+            child,
+            cgroups,
+        };
         manager.wait_ready();
         manager
     }
@@ -164,19 +231,53 @@ impl UserManager {
     }
 }
 
+/// A word as a unit file must spell it so systemd's parser gives back exactly `word`
+/// (double-quoted, C escapes, `%` doubled for specifiers: systemd.service(5) "Command
+/// lines", systemd.unit(5) "Specifiers").
+pub fn unit_quote(word: &str) -> String {
+    let mut out = String::from("\"");
+    for c in word.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '%' => out.push_str("%%"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An argv as one ExecStart= value.
+pub fn exec_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| unit_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Drop for UserManager {
     fn drop(&mut self) {
         // SIGTERM makes a user manager stop its units (and its D-Bus daemon) and exit.
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
+        let mut exited = false;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                exited = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for cgroup in &self.cgroups {
+            remove_cgroup(cgroup);
+        }
     }
 }
