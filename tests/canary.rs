@@ -13,7 +13,7 @@ use crate::support::grpc_server::{
     Faults, FlintlockOptions, Layer, Server, Transport, base64, self_signed, start_flintlock,
 };
 
-const NAMESPACE: &str = "hostscript-canary";
+const NAMESPACE: &str = "hs-canary";
 
 fn hostname() -> String {
     nix::unistd::gethostname()
@@ -90,9 +90,17 @@ fn a_healthy_host_creates_and_deletes_the_canary_and_says_how_long_each_took() {
     let c = out.check("flintlock.canary");
     assert_eq!(c["status"], "pass", "{c}");
     let id = c["details"]["id"].as_str().unwrap_or_default();
+    let host: String = hostname()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(12)
+        .collect();
+    assert!(id.starts_with(&format!("{host}-")), "{c}");
     assert!(
-        id.starts_with(&format!("hostscript-canary-{}-", hostname())),
-        "{c}"
+        id.len() <= 12 + 1 + 7 + 1 + 5,
+        "{id} is short enough for a socket path"
     );
     assert!(
         c["message"]
@@ -273,20 +281,21 @@ fn a_delete_that_fails_once_is_tried_again_and_a_slow_one_is_waited_for() {
     // A delete that keeps failing is the check's error, naming the VM left behind.
     let (server, c) = run_against(
         Faults {
-            delete_failures: 10,
+            delete_failures: 1000,
             ..Faults::default()
         },
-        &[],
+        &["--var", "canary_delete_timeout=1"],
     );
     assert_eq!(c["status"], "error", "{c}");
     let message = c["message"].as_str().unwrap_or_default();
     let id = c["details"]["id"].as_str().unwrap_or("(no id in details)");
     assert!(
-        message.contains("DeleteMicroVM failed 3 times for microVM hostscript-canary/"),
+        message.contains("microVM hs-canary/")
+            && message.contains("is still CREATED after 1 s of deleting"),
         "{message}"
     );
     assert!(
-        message.contains("; left behind microVM hostscript-canary/"),
+        message.contains("; left behind microVM hs-canary/"),
         "{message}"
     );
     assert!(
@@ -304,31 +313,118 @@ fn a_delete_that_fails_once_is_tried_again_and_a_slow_one_is_waited_for() {
 #[test]
 fn canaries_a_crashed_run_left_are_deleted_first_and_reported() {
     let server = faulty(Faults::default());
-    let old = format!("hostscript-canary-{}-1700000000-4242", hostname());
-    server.leave(NAMESPACE, &old);
-    // Another host's canary in the same namespace is none of this run's business, nor is
-    // a host whose name extends this one's, nor this host's canary of a run still going.
-    server.leave(NAMESPACE, "hostscript-canary-otherhost-1700000000-1");
-    let longer = format!("hostscript-canary-{}-2-1700000000-1", hostname());
-    server.leave(NAMESPACE, &longer);
+    let host: String = hostname()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(12)
+        .collect();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let young = format!("hostscript-canary-{}-{now}-1", hostname());
+    // Ids are `<host>-<unix time>-<pid>` in base 36; the whole budget here is 1 + 120 + 30 s.
+    let old = format!("{host}-{}-3ci", base36(now - 200));
+    server.leave(NAMESPACE, &old);
+    // Another runner's canary: swept only once older than twice the budget.
+    let other_young = format!("otherhost-{}-1", base36(now - 200));
+    let other_old = format!("otherhost-{}-1", base36(now - 3 * 365 * 86400));
+    server.leave(NAMESPACE, &other_young);
+    server.leave(NAMESPACE, &other_old);
+    // A host whose name extends this one's is another host; this host's canary of a run
+    // still going is kept; what is not a canary id is never touched.
+    let longer = format!("{host}-2-{}-1", base36(now - 200));
+    server.leave(NAMESPACE, &longer);
+    let young = format!("{host}-{}-1", base36(now));
     server.leave(NAMESPACE, &young);
+    server.leave(NAMESPACE, "not a canary");
     let out = canary(&server, &[]);
     let c = out.check("flintlock.canary");
     assert_eq!(c["status"], "pass", "{c}");
     assert_eq!(c["details"]["leftovers_deleted"], serde_json::json!([old]));
+    let stale = c["details"]["stale_deleted"].to_string();
+    assert!(
+        stale.contains(&other_old) && stale.contains("host otherhost"),
+        "{stale}"
+    );
     assert_eq!(
         server.ids_in(NAMESPACE),
-        vec![
-            "hostscript-canary-otherhost-1700000000-1".to_string(),
-            longer,
-            young
-        ]
+        vec![other_young, longer, young, "not a canary".to_string()]
     );
+}
+
+/// Base 36, as the canary writes the numbers of its ids.
+fn base36(mut n: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(digits[usize::try_from(n % 36).unwrap_or(0)]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[test]
+fn a_lost_delete_is_sent_again_until_the_canary_is_gone() {
+    // An attempt in flight saves its copy over the first delete (flintlock
+    // core/application/reconcile.go): the VM is back to what it was, and must be deleted again.
+    let (server, c) = run_against(
+        Faults {
+            lose_first_delete: true,
+            ..Faults::default()
+        },
+        &[],
+    );
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["details"]["delete_attempts"], 2, "{c}");
+    assert_eq!(server.calls().1, 2);
+    no_canary_left(&server);
+}
+
+#[test]
+fn a_delete_held_by_the_back_off_past_its_budget_names_the_vm_still_deleting() {
+    // Failed attempts push NotBefore out (retry x back-off), and a delete waits for it.
+    let (server, c) = run_against(
+        Faults {
+            stuck_pending: true,
+            backoff: Duration::from_secs(3),
+            ..Faults::default()
+        },
+        &["--var", "canary_delete_timeout=1"],
+    );
+    assert_eq!(c["status"], "error", "{c}");
+    let message = c["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("is still DELETING after 1 s of deleting")
+            && message.contains(&format!("microVM {NAMESPACE}/")),
+        "{message}"
+    );
+    // flintlockd acts on the delete once the back-off passes: nothing is left for good.
+    let started = Instant::now();
+    while !server.ids_in(NAMESPACE).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never deleted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_namespace_and_state_dir_too_long_for_the_cloud_hypervisor_socket_create_nothing() {
+    let server = faulty(Faults::default());
+    let long = format!("canary_state_dir=/var/lib/{}", "x".repeat(60));
+    let c = canary(&server, &["--var", &long]).check("flintlock.canary");
+    assert_eq!(c["status"], "error", "{c}");
+    let message = c["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Cloud Hypervisor's API socket would be")
+            && message.contains("over Linux's 107"),
+        "{message}"
+    );
+    assert_eq!(server.calls(), (0, 0), "nothing created or deleted");
+    // The shipped defaults fit with room to spare.
+    let c = canary(&server, &[]).check("flintlock.canary");
+    assert_eq!(c["status"], "pass", "{c}");
 }
 
 #[test]
@@ -359,9 +455,8 @@ fn an_interrupted_run_deletes_its_canary_before_it_exits() {
     let out = Output::from_process(child.wait_with_output().expect("wait"));
     assert_eq!(out.code, 130, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stderr.contains(
-            "hostscript: cleaned up after an unfinished check: microVM hostscript-canary/"
-        ),
+        out.stderr
+            .contains("hostscript: cleaned up after an unfinished check: microVM hs-canary/"),
         "{}",
         out.stderr
     );

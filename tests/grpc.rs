@@ -47,7 +47,7 @@ fn reflection_v1_lists_describes_and_calls_with_maps_in_and_out() {
     );
     assert_eq!(
         message(&record),
-        "[\"grpc.health.v1.Health\", \"grpc.reflection.v1.ServerReflection\", \"microvm.services.api.v1alpha1.MicroVM\"] | microvm.services.api.v1alpha1.ListMicroVMsRequest -> microvm.services.api.v1alpha1.ListMicroVMsResponse | 2 vm0 1024 CREATED firecracker | vm1 | 2",
+        "[\"grpc.reflection.v1.ServerReflection\", \"microvm.services.api.v1alpha1.MicroVM\"] | microvm.services.api.v1alpha1.ListMicroVMsRequest -> microvm.services.api.v1alpha1.ListMicroVMsResponse | 2 vm0 1024 CREATED firecracker | vm1 | 2",
         "{record}"
     );
     assert_eq!(server.accepted(), 1, "one connection for the whole run");
@@ -267,7 +267,10 @@ fn refused_ports_and_missing_sockets_are_named() {
 
 #[test]
 fn health_answers_by_service() {
-    let server = start_flintlock(FlintlockOptions::default());
+    let server = start_flintlock(FlintlockOptions {
+        health: true,
+        ..FlintlockOptions::default()
+    });
     let record = run(
         &server.target,
         r#"let missing = "";

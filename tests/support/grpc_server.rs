@@ -72,6 +72,11 @@ pub struct FlintlockOptions {
     pub echo_auth: bool,
     /// How created microVMs behave.
     pub faults: Faults,
+    /// Also serve grpc.health.v1.Health. flintlockd registers no health service (liquidmetal-dev/
+    /// flintlock v0.11.0 internal/command/run/run.go serveAPI: the MicroVM service and
+    /// reflection only), so only the tests of the `grpc::health` primitive, which need some
+    /// server that has one, turn this on.
+    pub health: bool,
 }
 
 impl Default for FlintlockOptions {
@@ -83,6 +88,7 @@ impl Default for FlintlockOptions {
             basic_auth: None,
             echo_auth: false,
             faults: Faults::default(),
+            health: false,
         }
     }
 }
@@ -120,6 +126,15 @@ pub struct Faults {
     pub macvtap: bool,
     /// GetMicroVM answers with an error (containerd gone mid-way).
     pub get_error: bool,
+    /// flintlock's back-off after a failed attempt: the VM is not reconciled again before
+    /// `retry × backoff` (core/application/reconcile.go: NotBefore = now + Retry × 20 s, and
+    /// a VM whose NotBefore is ahead is skipped, :109-111). A delete keeps NotBefore
+    /// (core/application/commands.go :172-175), so it waits the back-off out too.
+    pub backoff: Duration,
+    /// The first accepted delete is lost: an attempt that was running when it landed saves
+    /// its own copy of the VM, without DeletedAt, over it (reconcile.go reads the spec once at
+    /// :27 and saves that copy at :73/:152), and the VM is PENDING again.
+    pub lose_first_delete: bool,
 }
 
 impl Default for Faults {
@@ -134,6 +149,8 @@ impl Default for Faults {
             delete_delay: Duration::ZERO,
             macvtap: false,
             get_error: false,
+            backoff: Duration::ZERO,
+            lose_first_delete: false,
         }
     }
 }
@@ -192,6 +209,8 @@ impl Server {
             },
             gets: 0,
             gone_at: None,
+            not_before: None,
+            delete_lost: false,
         });
     }
 }
@@ -201,6 +220,10 @@ struct Vm {
     gets: usize,
     /// When a deleted VM stops being listed.
     gone_at: Option<std::time::Instant>,
+    /// flintlock's NotBefore: no attempt before then.
+    not_before: Option<std::time::Instant>,
+    /// A delete was accepted and then lost to an attempt's save.
+    delete_lost: bool,
 }
 
 struct State {
@@ -238,6 +261,13 @@ impl State {
             return;
         };
         if status.state != MicroVmState::Pending as i32 {
+            return;
+        }
+        // Back-off: the reconciler skips the VM until NotBefore.
+        if vm
+            .not_before
+            .is_some_and(|at| std::time::Instant::now() < at)
+        {
             return;
         }
         vm.gets += 1;
@@ -304,6 +334,10 @@ impl State {
                 if !faults.stuck_pending && status.retry > faults.max_retry {
                     status.state = MicroVmState::Failed as i32;
                 }
+                vm.not_before = Some(
+                    std::time::Instant::now()
+                        + faults.backoff * u32::try_from(status.retry).unwrap_or(0),
+                );
             }
         }
     }
@@ -413,6 +447,8 @@ impl api::micro_vm_server::MicroVm for Flintlock {
             vm: vm.clone(),
             gets: 0,
             gone_at: None,
+            not_before: None,
+            delete_lost: false,
         });
         Ok(Response::new(api::CreateMicroVmResponse {
             microvm: Some(vm),
@@ -436,14 +472,28 @@ impl api::micro_vm_server::MicroVm for Flintlock {
             ));
         }
         let delay = state.faults.delete_delay;
+        let lose = state.faults.lose_first_delete;
         let Some(vm) = state.find(&uid) else {
             return Err(not_found("deleting", &uid));
         };
+        // DeletedAt set, Retry reset, DELETING saved; NotBefore kept (commands.go :172-175).
+        let previous = vm.vm.status.as_ref().map(|s| s.state);
         if let Some(status) = vm.vm.status.as_mut() {
             status.state = MicroVmState::Deleting as i32;
             status.retry = 0;
         }
-        vm.gone_at.get_or_insert(std::time::Instant::now() + delay);
+        if lose && !vm.delete_lost {
+            // The attempt in flight saves its copy over this one: PENDING again, no delete.
+            vm.delete_lost = true;
+            if let (Some(status), Some(previous)) = (vm.vm.status.as_mut(), previous) {
+                status.state = previous;
+            }
+            return Ok(Response::new(()));
+        }
+        let start = vm.not_before.map_or_else(std::time::Instant::now, |at| {
+            at.max(std::time::Instant::now())
+        });
+        vm.gone_at.get_or_insert(start + delay);
         Ok(Response::new(()))
     }
 
@@ -586,6 +636,8 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
                 vm: microvm(i),
                 gets: 0,
                 gone_at: None,
+                not_before: None,
+                delete_lost: false,
             })
             .collect(),
         faults: options.faults.clone(),
@@ -604,6 +656,7 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
         Some(token) => basic_auth(token, echo, req),
     };
     let (health_reporter, health) = tonic_health::server::health_reporter();
+    let with_health = options.health;
     let reflection = options.reflection;
     let transport = options.transport;
     let count = accepted.clone();
@@ -627,11 +680,15 @@ pub fn start_flintlock(options: FlintlockOptions) -> Server {
         let mut router = builder
             .layer(tonic::service::InterceptorLayer::new(auth))
             .add_service(service)
-            .add_service(health);
+            .add_optional_service(with_health.then_some(health));
         let reflection_builder = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(FLINTLOCK_DESCRIPTORS)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            let b = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FLINTLOCK_DESCRIPTORS);
+            if with_health {
+                b.register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            } else {
+                b
+            }
         };
         match reflection {
             Reflection::V1 => {
