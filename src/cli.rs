@@ -100,7 +100,9 @@ pub struct ChangeArgs {
     )]
     pub remediation_dirs: Vec<PathBuf>,
 
-    /// Put every file path the remediations touch under DIR (staging, tests)
+    /// Stage files only: put every file path the remediations touch under DIR. systemctl's
+    /// changing verbs (daemon-reload, enable, start, restart) are not run (reported "cannot
+    /// tell"), as they would act on this host's manager; reading unit state still happens
     #[arg(
         long,
         value_name = "DIR",

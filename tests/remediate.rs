@@ -12,6 +12,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use crate::support::containerd::{self as containerd_support, Containerd, write_oci_image};
+use crate::support::user_manager::UserManager;
 use crate::support::{Output, path_with_fakes};
 
 const POOL: &str = "flintlock-dev-thinpool";
@@ -241,8 +242,29 @@ fn changed_steps(doc: &serde_json::Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .flat_map(|r| r["steps"].as_array().cloned().unwrap_or_default())
-        .filter(|s| s["state"] != "ok")
+        .filter(|s| s["state"] != "ok" && !is_staged_systemctl(s))
         .map(|s| format!("{} ({})", s["action"], s["state"]))
+        .collect()
+}
+
+/// A systemctl step a `--root` run does not run (it would act on this host's manager).
+fn is_staged_systemctl(step: &serde_json::Value) -> bool {
+    step["state"] == "unknown"
+        && step["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stages files only, and systemctl would act on this host's manager")
+}
+
+/// The actions of the systemctl steps a `--root` run reported and did not run.
+fn staged_systemctl(doc: &serde_json::Value) -> Vec<String> {
+    doc["remediations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["steps"].as_array().cloned().unwrap_or_default())
+        .filter(is_staged_systemctl)
+        .map(|s| s["action"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
@@ -314,16 +336,23 @@ fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
         &format!(
             "dmsetup create {POOL} --table 0 209715200 thin-pool /dev/loop1 /dev/loop0 128 32768 1 skip_block_zeroing"
         ),
-        "systemctl daemon-reload",
-        "systemctl enable hostscript-thinpool",
-        "systemctl daemon-reload",
-        "systemctl enable containerd-dev",
-        "systemctl start containerd-dev",
-        "systemctl daemon-reload",
-        "systemctl restart flintlockd",
         "usermod --root ROOT --append --groups kvm nobody",
     ];
+    // --root stages files only: no systemctl verb acts on this host's manager; each step is
+    // reported, not run.
     assert_eq!(changing, expected);
+    assert_eq!(
+        staged_systemctl(&doc),
+        [
+            "systemd daemon-reload",
+            "enable hostscript-thinpool",
+            "systemd daemon-reload",
+            "enable containerd-dev",
+            "start containerd-dev",
+            "systemd daemon-reload",
+            "restart flintlockd",
+        ]
+    );
 
     // The files, as the playbook's templates and provision.sh write them.
     let config: toml::Table =
@@ -870,10 +899,16 @@ fn thinpool_restarts_containerd_after_its_devmapper_init_error_and_follows_the_l
     let socket = format!("containerd_socket={}", containerd.socket.display());
     let out = host.remediate(&["thinpool", "--var", &socket]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let calls = host.take_changing_calls();
+    // The restart is decided and reported; under --root it is not run on this host.
     assert_eq!(
-        calls.last().map(String::as_str),
-        Some("systemctl restart containerd-dev"),
+        staged_systemctl(&out.json()).last().map(String::as_str),
+        Some("restart containerd-dev"),
+        "{}",
+        out.stdout
+    );
+    let calls = host.take_changing_calls();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("systemctl ")),
         "{calls:?}"
     );
     // The data file grew while attached: losetup -c, then the table takes the new size.
@@ -954,6 +989,34 @@ fn kvm_access_uses_the_kvm_group_refuses_root_and_restarts_a_flintlockd_running_
         refused.stdout
     );
     host.take_calls();
+    // A dry run plans with its own steps: the group groupadd would create is there for the
+    // chgrp and usermod after it.
+    let dry = host.remediate(&["kvm-access", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    let steps: Vec<(String, String)> = remediation(&dry.json(), "kvm-access")["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap_or_default().to_string(),
+                s["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (action, state) in [
+        ("group kvm", "would_change"),
+        ("group of /dev/kvm", "would_change"),
+        ("nobody in group kvm", "would_change"),
+    ] {
+        assert!(
+            steps.contains(&(action.to_string(), state.to_string())),
+            "{action} {state}: {steps:?}"
+        );
+    }
+    assert!(!steps.iter().any(|(_, s)| s == "failed"), "{steps:?}");
+    host.take_calls();
     let out = host.remediate(&["kvm-access"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
@@ -961,9 +1024,9 @@ fn kvm_access_uses_the_kvm_group_refuses_root_and_restarts_a_flintlockd_running_
         [
             "groupadd --root ROOT --system kvm",
             "usermod --root ROOT --append --groups kvm nobody",
-            "systemctl restart flintlockd",
         ]
     );
+    assert_eq!(staged_systemctl(&out.json()), ["restart flintlockd"]);
     let kvm = std::fs::metadata(host.root().join("dev/kvm")).expect("kvm");
     assert_eq!((kvm.gid(), kvm.permissions().mode() & 0o777), (997, 0o660));
 }
@@ -998,4 +1061,186 @@ fn packages_follow_the_devmapper_filesystem() {
         install,
         "apt-get install -y -q dmsetup thin-provisioning-tools util-linux containerd xfsprogs"
     );
+}
+
+/// `hostscript remediate containerd-dev` on the live host, whose manager is the test's user
+/// manager: every path in `dir`, the unit in the manager's unit directory, systemctl through
+/// a spy that fails `daemon-reload` once while `dir/fail-reload` exists (a run stopped between
+/// writing the unit and reloading).
+fn remediate_live(manager: &UserManager, dir: &Path, extra: &[&str]) -> Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spy = dir.join("systemctl");
+    std::fs::write(
+        &spy,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = daemon-reload ] && [ -e '{marker}' ]; then rm -f '{marker}'; echo 'Failed to reload daemon: injected by the test' >&2; exit 1; fi\nexec '{real}' \"$@\"\n",
+            marker = dir.join("fail-reload").display(),
+            real = manager.systemctl_program().display()
+        ),
+    )
+    .expect("spy");
+    std::fs::set_permissions(&spy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let d = |rel: &str| dir.join(rel).display().to_string();
+    let vars = [
+        format!("containerd_root={}", d("root")),
+        format!("containerd_state={}", d("state")),
+        format!("containerd_config={}", d("config-dev.toml")),
+        format!("containerd_socket={}", d("containerd.sock")),
+        format!("devmapper_dir={}", d("devmapper")),
+        format!(
+            "containerd_unit_path={}",
+            manager.unit_dir().join("containerd-dev.service").display()
+        ),
+        "containerd_metrics_address=127.0.0.1:0".to_string(),
+        "socket_wait_seconds=20".to_string(),
+    ];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hostscript"));
+    command
+        .current_dir(repo)
+        .args(["remediate", "containerd-dev", "--format", "json"])
+        .arg("--remediations")
+        .arg(repo.join("remediations"))
+        .arg("--checks")
+        .arg(repo.join("checks"))
+        .arg("--log")
+        .arg(dir.join("changes.log"))
+        .args(extra)
+        .envs(manager.env())
+        .env("HOSTSCRIPT_SYSTEMCTL", &spy);
+    for v in &vars {
+        command.args(["--var", v]);
+    }
+    Output::from_process(command.output().expect("hostscript"))
+}
+
+#[test]
+#[ignore = "needs root and systemd (a user manager in a mount namespace): scripts/test.sh runs it"]
+fn a_run_stopped_before_daemon_reload_is_finished_by_the_next_from_systemds_own_state() {
+    assert!(
+        containerd_support::available(),
+        "containerd is not installed: run scripts/test.sh, which installs it"
+    );
+    let manager = UserManager::start();
+    let dir = tempfile::tempdir().expect("dir");
+    // An older containerd-dev is loaded and running: a placeholder that serves nothing.
+    manager.write(
+        "containerd-dev.service",
+        "[Service]\nExecStart=/bin/sleep 600\n",
+    );
+    manager.reload();
+    manager.ok(&["start", "containerd-dev.service"]);
+    let old_pid = manager.property("containerd-dev", "MainPID");
+
+    // The first run writes the new unit and config, then daemon-reload fails: it stops there.
+    std::fs::write(dir.path().join("fail-reload"), "").expect("marker");
+    let first = remediate_live(&manager, dir.path(), &[]);
+    assert_eq!(first.code, 1, "{}\n{}", first.stdout, first.stderr);
+    assert!(
+        first.stdout.contains("injected by the test"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        manager.property("containerd-dev", "NeedDaemonReload"),
+        "yes"
+    );
+
+    // The second finds the files up to date, and still reloads (systemd says it must), and
+    // restarts the process that started before them: the real containerd then serves.
+    let second = remediate_live(&manager, dir.path(), &[]);
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+    let doc = second.json();
+    let steps: Vec<(String, String)> = remediation(&doc, "containerd-dev")["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap_or_default().to_string(),
+                s["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (action, state) in [
+        ("systemd daemon-reload", "changed"),
+        ("restart containerd-dev", "changed"),
+    ] {
+        assert!(
+            steps.contains(&(action.to_string(), state.to_string())),
+            "{action} {state}: {steps:?}"
+        );
+    }
+    assert_eq!(manager.property("containerd-dev", "NeedDaemonReload"), "no");
+    assert_ne!(manager.property("containerd-dev", "MainPID"), old_pid);
+    assert!(
+        manager
+            .property("containerd-dev", "ExecStart")
+            .contains("/usr/bin/containerd --config"),
+        "{}",
+        manager.property("containerd-dev", "ExecStart")
+    );
+    assert!(dir.path().join("containerd.sock").exists());
+
+    // A third run has nothing to do.
+    let third = remediate_live(&manager, dir.path(), &[]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(
+        remediation(&third.json(), "containerd-dev")["outcome"],
+        "ok",
+        "{}",
+        third.stdout
+    );
+    let _ = manager.systemctl(&["stop", "containerd-dev.service"]);
+}
+
+#[test]
+#[ignore = "needs a host where systemd is not PID 1 (CI's kind of machine)"]
+fn a_dry_run_where_systemd_is_not_running_cannot_tell_what_units_would_do() {
+    assert!(
+        !Path::new("/run/systemd/system").exists(),
+        "this test needs a host where systemd is not PID 1"
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Output::from_process(
+        Command::new(env!("CARGO_BIN_EXE_hostscript"))
+            .current_dir(repo)
+            .args([
+                "remediate",
+                "containerd-dev",
+                "--dry-run",
+                "--format",
+                "json",
+            ])
+            .arg("--remediations")
+            .arg(repo.join("remediations"))
+            .arg("--checks")
+            .arg(repo.join("checks"))
+            .env_remove("HOSTSCRIPT_SYSTEMCTL")
+            .output()
+            .expect("hostscript"),
+    );
+    let doc = out.json();
+    let steps = remediation(&doc, "containerd-dev")["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let units: Vec<&serde_json::Value> = steps
+        .iter()
+        .filter(|s| {
+            let a = s["action"].as_str().unwrap_or_default();
+            a.starts_with("enable ") || a.starts_with("start ") || a.contains("daemon-reload")
+        })
+        .collect();
+    assert_eq!(units.len(), 3, "{doc}");
+    for s in units {
+        assert_eq!(s["state"], "unknown", "{s}");
+        assert!(
+            s["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("systemd cannot be asked"),
+            "{s}"
+        );
+    }
 }

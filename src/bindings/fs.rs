@@ -171,6 +171,7 @@ fn stat_map(st: FileStat) -> Map {
             i64::try_from(st.allocated).unwrap_or(i64::MAX).into(),
         ),
         ("mtime", st.mtime.into()),
+        ("mtime_us", st.mtime_us.into()),
         ("major", opt(major)),
         ("minor", opt(minor)),
     ])

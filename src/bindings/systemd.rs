@@ -133,12 +133,17 @@ fn unit(
         ("environment", environment.into()),
         ("environment_files", environment_files.into()),
         ("need_daemon_reload", u.need_daemon_reload.into()),
-        // Seconds since the epoch, as fs::stat's mtime, so scripts can compare the two.
+        // Seconds since the epoch, as fs::stat's mtime, so scripts can compare the two; and
+        // microseconds, as its mtime_us, for changes within the same second.
         (
             "main_started",
             i64::try_from(u.main_start_us / 1_000_000)
                 .unwrap_or(i64::MAX)
                 .into(),
+        ),
+        (
+            "main_started_us",
+            i64::try_from(u.main_start_us).unwrap_or(i64::MAX).into(),
         ),
     ]))
 }

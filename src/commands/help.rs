@@ -56,10 +56,7 @@ pub fn primitive_signatures() -> Result<Vec<(&'static str, Vec<String>)>> {
 
 fn doc_capability() -> crate::bindings::Capability {
     crate::bindings::Capability::Remediate(std::sync::Arc::new(crate::bindings::Remediating {
-        settings: crate::host::change::Settings {
-            dry_run: true,
-            root: "/".into(),
-        },
+        settings: crate::host::change::Settings::new(true, "/".into()),
         template_dirs: Vec::new(),
     }))
 }

@@ -77,10 +77,7 @@ pub fn start(
         target: None,
         base_vars_dirs,
         remediating: Some(RemediatingOptions {
-            settings: Settings {
-                dry_run: change.dry_run,
-                root: change.root.clone(),
-            },
+            settings: Settings::new(change.dry_run, change.root.clone()),
         }),
     })?;
     if session.loaded.remediations.is_empty() && session.loaded.failures.is_empty() {
@@ -202,10 +199,7 @@ pub fn apply(
                     .into(),
         });
     }
-    let settings = Settings {
-        dry_run: change.dry_run,
-        root: change.root.clone(),
-    };
+    let settings = Settings::new(change.dry_run, change.root.clone());
     // A dry run changes nothing, so it neither waits for nor blocks a real run.
     let _lock = if change.dry_run {
         None

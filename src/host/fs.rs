@@ -99,6 +99,9 @@ pub struct FileStat {
     pub allocated: u64,
     /// Seconds since the Unix epoch.
     pub mtime: i64,
+    /// The same in microseconds, to order a change against an event in the same second (a
+    /// unit's process start).
+    pub mtime_us: i64,
     /// Device numbers of a character or block device.
     pub rdev: Option<(u64, u64)>,
 }
@@ -165,6 +168,10 @@ pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
         size: meta.size(),
         allocated: meta.blocks().saturating_mul(512),
         mtime: meta.mtime(),
+        mtime_us: meta
+            .mtime()
+            .saturating_mul(1_000_000)
+            .saturating_add(meta.mtime_nsec() / 1000),
         rdev,
     })
 }
@@ -546,6 +553,7 @@ mod tests {
             size: 0,
             allocated: 0,
             mtime: 0,
+            mtime_us: 0,
             rdev: Some((10, 232)),
         }
     }

@@ -477,10 +477,13 @@ pub fn chgrp(settings: &Settings, path: &str, group: &str) -> Step {
         let mut f = l.split(':');
         (f.next() == Some(group)).then(|| f.nth(1).and_then(|g| g.parse::<u32>().ok()))?
     }) else {
-        if settings.dry_run {
-            // A group an earlier step of this dry run would create.
-            return Step::change(settings, action, format!("-> {group}"))
-                .with_detail(format!("chgrp {group} {path}"));
+        if settings.group_planned(group) {
+            return Step::change(
+                settings,
+                action,
+                format!("-> {group} (created by an earlier step)"),
+            )
+            .with_detail(format!("chgrp {group} {path}"));
         }
         return Step::new(
             action,
@@ -553,10 +556,7 @@ mod tests {
     use super::*;
 
     fn settings(dir: &Path, dry_run: bool) -> Settings {
-        Settings {
-            dry_run,
-            root: dir.to_path_buf(),
-        }
+        Settings::new(dry_run, dir.to_path_buf())
     }
 
     #[test]

@@ -23,9 +23,48 @@ pub struct Settings {
     pub dry_run: bool,
     /// Prefix of every file path an operation touches (`/` on a live host).
     pub root: PathBuf,
+    /// What earlier steps of a dry run would have made, so later steps plan with it instead
+    /// of failing on its absence (a group `groupadd` would create, then `chgrp` to it).
+    pub planned: std::sync::Arc<std::sync::Mutex<Planned>>,
+}
+
+/// The state a dry run's earlier steps would have left.
+#[derive(Debug, Default)]
+pub struct Planned {
+    pub groups: std::collections::BTreeSet<String>,
 }
 
 impl Settings {
+    pub fn new(dry_run: bool, root: PathBuf) -> Settings {
+        Settings {
+            dry_run,
+            root,
+            planned: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether files are staged under a root other than `/`. Programs that act on the live
+    /// host's state (systemctl's changing verbs) are then not run for this run's files.
+    pub fn staged(&self) -> bool {
+        self.root != Path::new("/")
+    }
+
+    /// Notes a group an earlier step of this dry run would create.
+    pub fn plan_group(&self, group: &str) {
+        if let Ok(mut planned) = self.planned.lock() {
+            planned.groups.insert(group.to_string());
+        }
+    }
+
+    /// Whether an earlier step of this dry run would create `group`.
+    pub fn group_planned(&self, group: &str) -> bool {
+        self.dry_run
+            && self
+                .planned
+                .lock()
+                .is_ok_and(|planned| planned.groups.contains(group))
+    }
+
     /// The real location of a host path: `path` under the root.
     pub fn path(&self, path: &str) -> PathBuf {
         let relative = Path::new(path).strip_prefix("/").unwrap_or(Path::new(path));

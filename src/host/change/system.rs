@@ -280,6 +280,24 @@ pub async fn systemctl(
     timeout: Duration,
 ) -> Step {
     let systemctl = programs.systemctl.as_str();
+    let label_of = |action: UnitAction| match action {
+        UnitAction::Enable => format!("enable {unit}"),
+        UnitAction::Start => format!("start {unit}"),
+        UnitAction::Restart => format!("restart {unit}"),
+        UnitAction::DaemonReload => "systemd daemon-reload".to_string(),
+    };
+    // `--root` stages files only: the manager running here loads the live host's units, not
+    // the staged ones, so a changing verb would act on the wrong host.
+    if settings.staged() {
+        return Step::new(
+            label_of(action),
+            StepState::Unknown,
+            format!(
+                "not run: --root {} stages files only, and systemctl would act on this host's manager",
+                settings.root.display()
+            ),
+        );
+    }
     let (label, probe, verb) = match action {
         UnitAction::Enable => (
             format!("enable {unit}"),
@@ -294,6 +312,25 @@ pub async fn systemctl(
         UnitAction::Restart => (format!("restart {unit}"), None, "restart"),
         UnitAction::DaemonReload => ("systemd daemon-reload".to_string(), None, "daemon-reload"),
     };
+    // Whether the manager can be asked at all: where systemd is not running, a dry run cannot
+    // tell what would change, and a real run fails saying so.
+    match query(argv(&[systemctl, "show", "--property=Version"]), timeout).await {
+        Ok(out) if out.code == Some(0) => {}
+        Ok(out) => {
+            let why = first_lines(if out.stderr.trim().is_empty() {
+                &out.stdout
+            } else {
+                &out.stderr
+            });
+            let state = if settings.dry_run {
+                StepState::Unknown
+            } else {
+                StepState::Failed
+            };
+            return Step::new(label, state, format!("systemd cannot be asked: {why}"));
+        }
+        Err(e) => return Step::new(label, StepState::Failed, e),
+    }
     if let Some((query_verb, wanted)) = probe {
         match query(argv(&[systemctl, query_verb, unit]), timeout).await {
             Ok(out) if out.stdout.trim() == wanted => {
@@ -400,6 +437,14 @@ pub async fn add_to_group(settings: &Settings, user: &str, group: &str, timeout:
     let groups = std::fs::read_to_string(settings.path("/etc/group")).unwrap_or_default();
     let entry = groups.lines().find(|l| l.split(':').next() == Some(group));
     let Some(entry) = entry else {
+        if settings.group_planned(group) {
+            return Step::change(
+                settings,
+                action,
+                format!("add (group {group} created by an earlier step)"),
+            )
+            .with_detail(format!("usermod --append --groups {group} {user}"));
+        }
         return Step::new(
             action,
             StepState::Failed,
@@ -438,7 +483,11 @@ pub async fn ensure_group(settings: &Settings, group: &str, timeout: Duration) -
         words.extend(argv(&["--root", &settings.root.display().to_string()]));
     }
     words.extend(argv(&["--system", group]));
-    change(settings, action, "create".into(), words, &[], timeout).await
+    let step = change(settings, action, "create".into(), words, &[], timeout).await;
+    if step.state == StepState::WouldChange {
+        settings.plan_group(group);
+    }
+    step
 }
 
 /// Image `reference` in containerd namespace `namespace`: nothing if present under that exact
