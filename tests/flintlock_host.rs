@@ -844,6 +844,67 @@ fn verdicts_follow_what_flintlockd_containerd_and_firecracker_really_do() {
         "flintlockd.config",
         "--tls-client-validate without --tls-client-ca",
     );
+    // The client CA is read whenever it is set, validation or not (flintlock
+    // pkg/auth/tls.go :29-41): a missing one means no API. And TLS without client validation
+    // authenticates nobody (tls.go :43-45), so a reachable API stays exposed.
+    std::fs::create_dir_all(host.path("tls")).expect("mkdir tls");
+    host.write("tls/c.pem", "cert");
+    host.write("tls/k.pem", "key");
+    let ca_only: Vec<String> = no_insecure
+        .iter()
+        .cloned()
+        .chain([
+            "--tls-cert".to_string(),
+            host.path("tls/c.pem").display().to_string(),
+            "--tls-key".to_string(),
+            host.path("tls/k.pem").display().to_string(),
+            "--tls-client-ca".to_string(),
+            "/nonexistent/ca.pem".to_string(),
+        ])
+        .collect();
+    host.write_flintlockd_unit_with(&ca_only, "");
+    let out = scenario(&host, &baseline, &[], &[], &[("flintlockd.config", "fail")]);
+    assert_message(
+        &out,
+        "flintlockd.config",
+        "client CA file /nonexistent/ca.pem (flag) does not exist",
+    );
+    assert_message(
+        &out,
+        "flintlock.exposed",
+        "TLS alone authenticates no client",
+    );
+    // A flag younger than the installed flintlockd: --virtiofs-bin exists from v0.8.0.
+    let virtiofs: Vec<String> = argv
+        .iter()
+        .cloned()
+        .chain([
+            "--virtiofs-bin".to_string(),
+            "/usr/libexec/virtiofsd".to_string(),
+        ])
+        .collect();
+    host.write_flintlockd_unit_with(&virtiofs, "");
+    scenario(&host, &baseline, &[], &[], &[]);
+    let out = host.run_env(&[("FAKE_FLINTLOCK_VERSION", "v0.7.0")], &[]);
+    assert_eq!(out.status("flintlockd.config"), "fail", "{}", out.stdout);
+    assert_message(
+        &out,
+        "flintlockd.config",
+        "--virtiofs-bin exists only from flintlock v0.8.0, and this flintlockd is v0.7.0",
+    );
+    // The root's log flags go before `run` too, in every form pflag takes.
+    for words in [["-v", "9"], ["-v9", ""], ["--verbosity=9", ""]] {
+        let mut before: Vec<String> = vec![argv[0].clone()];
+        before.extend(
+            words
+                .iter()
+                .filter(|w| !w.is_empty())
+                .map(|w| w.to_string()),
+        );
+        before.extend(argv[1..].iter().cloned());
+        host.write_flintlockd_unit_with(&before, "");
+        scenario(&host, &baseline, &[], &[], &[]);
+    }
     host.write_flintlockd_unit_full(
         &argv,
         "Requires=containerd.service containerd-dev.service\nAfter=containerd-dev.service\n",

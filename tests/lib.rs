@@ -26,3 +26,4 @@ mod serve;
 mod support;
 mod systemd;
 mod trust;
+mod upstream;

@@ -1244,3 +1244,80 @@ fn a_dry_run_where_systemd_is_not_running_cannot_tell_what_units_would_do() {
         );
     }
 }
+
+/// Every flag of flintlockd v0.11.0 (internal/command/flags/flags.go, pkg/log/flags.go) at a
+/// value other than its default, as a unit's ExecStart would carry it, minus the ones
+/// flintlockd-unit manages from the vars (socket, namespace, network) and TLS/insecure, which
+/// cannot all be set at once.
+const EVERY_FLAG: [&str; 21] = [
+    "--grpc-endpoint 0.0.0.0:9443",
+    "--state-dir /srv/flintlock",
+    "--resync-period 5m0s",
+    "--deleteMicroVM-timeout 30s",
+    "--enable-http",
+    "--http-endpoint 0.0.0.0:8091",
+    "--basic-auth-token t0k",
+    "--disable-reconcile",
+    "--maximum-retry 3",
+    "--disable-api",
+    "--firecracker-bin /opt/fc/firecracker",
+    "--firecracker-detach=false",
+    "--cloudhypervisor-bin /opt/ch/cloud-hypervisor",
+    "--cloudhypervisor-detach=false",
+    "--default-provider cloudhypervisor",
+    "--containerd-kernel-ss overlayfs",
+    "--debug-endpoint 127.0.0.1:6060",
+    "--virtiofs-bin /opt/virtiofsd",
+    "--verbosity 7",
+    "--log-format json",
+    "--log-output /var/log/flintlockd.log",
+];
+
+#[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
+fn every_flintlockd_flag_survives_flintlockd_unit_spelled_as_flintlock_spells_it() {
+    for (security, kept) in [
+        (
+            "--tls-cert /etc/f/tls.crt --tls-key /etc/f/tls.key --tls-client-validate --tls-client-ca /etc/f/ca.crt",
+            vec![
+                "--tls-cert /etc/f/tls.crt",
+                "--tls-key /etc/f/tls.key",
+                "--tls-client-validate",
+                "--tls-client-ca /etc/f/ca.crt",
+            ],
+        ),
+        ("--insecure", vec!["--insecure"]),
+    ] {
+        let host = Staged::new();
+        let unit = host.state.path().join("systemd/flintlockd.service");
+        let text = std::fs::read_to_string(&unit).expect("unit");
+        // The log flags before `run`, as flintlockd's root command takes them.
+        std::fs::write(
+            &unit,
+            text.replace(
+                "argv[]=/usr/local/bin/flintlockd run ;",
+                &format!(
+                    "argv[]=/usr/local/bin/flintlockd -v 7 run {} {security} ;",
+                    EVERY_FLAG[..18].join(" ")
+                        + " --log-format json --log-output /var/log/flintlockd.log"
+                ),
+            ),
+        )
+        .expect("unit");
+        let out = host.remediate(&["flintlockd-unit"]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let written = host.read("/etc/systemd/system/flintlockd.service");
+        let exec = written
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap_or_default()
+            .to_string();
+        for flag in EVERY_FLAG.iter().copied().chain(kept) {
+            assert!(
+                format!("{exec} ").contains(&format!(" {flag} ")),
+                "{flag} lost: {exec}"
+            );
+        }
+        assert!(!exec.contains("deletemicrovm"), "{exec}");
+    }
+}
