@@ -223,7 +223,11 @@ fn no_shipped_check_ends_in_a_script_type_error_on_any_malformed_dmsetup_answer(
         "Variable not found",
         "Data type incorrect",
         "Output type incorrect",
-        "Unknown property",
+        "Property not found",
+        "Indexer unavailable",
+        "out of bounds",
+        "Arithmetic error",
+        "Error parsing integer number",
     ];
     let checks = concat!(env!("CARGO_MANIFEST_DIR"), "/checks");
     for (what, status, table) in MALFORMED {

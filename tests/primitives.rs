@@ -270,20 +270,14 @@ fn access_follows_posix_acls_as_the_kernel_does() {
     }
 }
 
-/// One generated case of the ACL differential test: the file's group, its mode before and
-/// after `setfacl`, and the ACL entries set.
-struct AclCase {
-    group: &'static str,
-    mode: u32,
-    spec: String,
-    chmod_after: Option<u32>,
-}
-
 #[test]
 #[ignore = "needs root: scripts/test.sh runs it"]
 fn access_equals_the_kernels_on_generated_acls() {
-    // Random modes, named user and group entries, masks (`---` included) and a chmod after
-    // the ACL, each judged by fs::access and by the kernel's own access(2) for nobody.
+    // 2,000 random files: owner root or nobody, group root or nogroup, random user::, group::,
+    // other:: entries, named user and group entries, masks (`---` one time in four) and a
+    // chmod after the ACL one time in three. Each is judged by fs::access for nobody and by
+    // the kernel's own access(2) as nobody.
+    const N: usize = 2000;
     let t = Test::new();
     std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let mut seed: u64 = 0x00ac_1d1f_f00d_2026;
@@ -301,76 +295,72 @@ fn access_equals_the_kernels_on_generated_acls() {
             if bits & 1 != 0 { "x" } else { "-" }
         )
     };
-    let mut cases = Vec::new();
-    for _ in 0..240 {
-        let mut entries = Vec::new();
+    // One `setfacl --restore` file for all (setfacl(1)): owner, group and ACL of each.
+    let mut restore = String::new();
+    let mut chmods = Vec::new();
+    for i in 0..N {
+        std::fs::write(t.path(&format!("f{i}")), "x").expect("write");
+        let owner = if next(3) == 0 { "nobody" } else { "root" };
+        let group = if next(2) == 0 { "root" } else { "nogroup" };
+        let mut entries = vec![
+            format!("user::{}", perm(next(8))),
+            format!("group::{}", perm(next(8))),
+        ];
+        let mut named = false;
         if next(3) > 0 {
-            entries.push(format!("u:nobody:{}", perm(next(8))));
+            entries.push(format!("user:nobody:{}", perm(next(8))));
+            named = true;
         }
         if next(2) == 0 {
-            entries.push(format!("g:nogroup:{}", perm(next(8))));
+            entries.push(format!("group:nogroup:{}", perm(next(8))));
+            named = true;
         }
         if next(3) == 0 {
-            entries.push(format!("g:root:{}", perm(next(8))));
+            entries.push(format!("group:root:{}", perm(next(8))));
+            named = true;
         }
-        if next(2) == 0 {
-            entries.push(format!("g::{}", perm(next(8))));
+        // A named entry needs a mask; without one the ACL is the mode bits alone.
+        if named || next(4) == 0 {
+            let mask = if next(4) == 0 { 0 } else { next(8) };
+            entries.push(format!("mask::{}", perm(mask)));
         }
-        if next(4) > 0 {
-            // A mask of --- one time in four.
-            entries.push(format!(
-                "m::{}",
-                perm(if next(4) == 0 { 0 } else { next(8) })
-            ));
+        entries.push(format!("other::{}", perm(next(8))));
+        restore.push_str(&format!(
+            "# file: f{i}\n# owner: {owner}\n# group: {group}\n{}\n\n",
+            entries.join("\n")
+        ));
+        if next(3) == 0 {
+            chmods.push((i, u32::try_from(next(0o1000)).unwrap_or(0)));
         }
-        if next(2) == 0 {
-            entries.push(format!("o::{}", perm(next(8))));
-        }
-        cases.push(AclCase {
-            group: if next(2) == 0 { "root" } else { "nogroup" },
-            mode: u32::try_from(next(0o1000)).unwrap_or(0),
-            spec: entries.join(","),
-            chmod_after: (next(3) == 0).then(|| u32::try_from(next(0o1000)).unwrap_or(0)),
-        });
     }
-    let mut files = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let path = t.path(&format!("f{i}"));
-        std::fs::write(&path, "x").expect("write");
-        std::os::unix::fs::chown(&path, Some(0), None).expect("chown");
-        let group_ok = std::process::Command::new("chgrp")
-            .args([case.group])
-            .arg(&path)
-            .status()
-            .expect("chgrp")
-            .success();
-        assert!(group_ok);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(case.mode)).expect("chmod");
-        if !case.spec.is_empty() {
-            // -n: the mask is what the case says, not recalculated (setfacl(1)).
-            let out = std::process::Command::new("setfacl")
-                .args(["-n", "-m", &case.spec])
-                .arg(&path)
-                .output()
-                .expect("setfacl (package acl; scripts/test.sh installs it)");
-            if !out.status.success() {
-                // A named entry with no mask is not a valid ACL; setfacl says so.
-                continue;
-            }
-        }
-        if let Some(mode) = case.chmod_after {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        }
-        files.push(i);
-    }
+    std::fs::write(t.path("acls"), &restore).expect("restore file");
+    let restored = std::process::Command::new("setfacl")
+        .arg("--restore=acls")
+        .current_dir(t.root())
+        .output()
+        .expect("setfacl (package acl; scripts/test.sh installs it)");
     assert!(
-        files.len() > 150,
-        "only {} cases could be set up",
-        files.len()
+        restored.status.success(),
+        "setfacl --restore: {}",
+        String::from_utf8_lossy(&restored.stderr)
     );
+    for (i, mode) in &chmods {
+        std::fs::set_permissions(
+            t.path(&format!("f{i}")),
+            std::fs::Permissions::from_mode(*mode),
+        )
+        .expect("chmod");
+    }
+    let owners: std::collections::BTreeSet<u32> = (0..N)
+        .map(|i| {
+            std::os::unix::fs::MetadataExt::uid(
+                &std::fs::metadata(t.path(&format!("f{i}"))).expect("stat"),
+            )
+        })
+        .collect();
+    assert_eq!(owners.len(), 2, "both owner branches are exercised");
     // The kernel's answers: access(2) for nobody with nobody's groups.
-    let list: Vec<String> = files
-        .iter()
+    let list: Vec<String> = (0..N)
         .map(|i| t.path(&format!("f{i}")).display().to_string())
         .collect();
     let kernel = std::process::Command::new("setpriv")
@@ -391,11 +381,12 @@ fn access_equals_the_kernels_on_generated_acls() {
     // Ours.
     let script = format!(
         r#"let out = [];
-           for p in {list:?} {{
-               let a = fs::access(p, "nobody", "r");
+           for i in 0..{N} {{
+               let a = fs::access(`{dir}/f${{i}}`, "nobody", "r");
                out.push((if a.read {{ "1" }} else {{ "0" }}) + (if a.write {{ "1" }} else {{ "0" }}) + (if a.execute {{ "1" }} else {{ "0" }}));
            }}
-           pass("", #{{ bits: out }})"#
+           pass("", #{{ bits: out }})"#,
+        dir = t.root().display()
     );
     let t = t.file("c/p.rhai", &check("p", &script));
     let out = t.run(&["run", "c", "--format", "json"]);
@@ -404,26 +395,29 @@ fn access_equals_the_kernels_on_generated_acls() {
         serde_json::from_value(out.check("p")["details"]["bits"].clone()).expect("bits");
     assert_eq!(ours.len(), kernel.len());
     let mut wrong = Vec::new();
-    for (n, i) in files.iter().enumerate() {
-        if ours[n] != kernel[n] {
-            let c = &cases[*i];
+    for i in 0..N {
+        if ours[i] != kernel[i] {
             let acl = std::process::Command::new("getfacl")
                 .args(["-c", "-n"])
                 .arg(t.path(&format!("f{i}")))
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).replace('\n', " "))
                 .unwrap_or_default();
+            let meta = std::fs::metadata(t.path(&format!("f{i}"))).expect("stat");
             wrong.push(format!(
-                "f{i} (group {}, mode {:o}, setfacl -n -m {}, chmod after {:?}): ours {} kernel {} [{acl}]",
-                c.group, c.mode, c.spec, c.chmod_after.map(|m| format!("{m:o}")), ours[n], kernel[n]
+                "f{i} (uid {}, gid {}, mode {:o}): ours {} kernel {} [{acl}]",
+                std::os::unix::fs::MetadataExt::uid(&meta),
+                std::os::unix::fs::MetadataExt::gid(&meta),
+                meta.permissions().mode() & 0o7777,
+                ours[i],
+                kernel[i]
             ));
         }
     }
     assert!(
         wrong.is_empty(),
-        "{} of {} differ:\n{}",
+        "{} of {N} differ:\n{}",
         wrong.len(),
-        files.len(),
         wrong.join("\n")
     );
 }

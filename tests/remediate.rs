@@ -1120,8 +1120,9 @@ fn a_run_stopped_before_daemon_reload_is_finished_by_the_next_from_systemds_own_
         containerd_support::available(),
         "containerd is not installed: run scripts/test.sh, which installs it"
     );
-    let manager = UserManager::start();
+    // `dir` outlives the manager (dropped last), so containerd stops before its files go.
     let dir = tempfile::tempdir().expect("dir");
+    let manager = UserManager::start();
     // An older containerd-dev is loaded and running: a placeholder that serves nothing.
     manager.write(
         "containerd-dev.service",
@@ -1312,12 +1313,47 @@ fn every_flintlockd_flag_survives_flintlockd_unit_spelled_as_flintlock_spells_it
             .find_map(|l| l.strip_prefix("ExecStart="))
             .unwrap_or_default()
             .to_string();
-        for flag in EVERY_FLAG.iter().copied().chain(kept) {
+        // The line systemd will read: every flag, each word quoted.
+        for flag in EVERY_FLAG.iter().copied().chain(kept.iter().copied()) {
+            let quoted: Vec<String> = flag.split(' ').map(|w| format!("\"{w}\"")).collect();
+            let quoted = quoted.join(" ");
             assert!(
-                format!("{exec} ").contains(&format!(" {flag} ")),
+                format!("{exec} ").contains(&format!(" {quoted} ")),
                 "{flag} lost: {exec}"
             );
         }
         assert!(!exec.contains("deletemicrovm"), "{exec}");
+        // What flintlockd would get: the written line's arguments through a real manager to a
+        // process, then read back the way flintlockd's flags parse them: every flag, no problem.
+        let manager = UserManager::start();
+        let out_file = manager.dir.path().join("argv.json");
+        let (_, args) = exec.split_once(' ').expect("binary and arguments");
+        manager.write(
+            "flags.service",
+            &format!(
+                "[Service]\nType=oneshot\nStandardOutput=file:{}\nExecStart=/usr/bin/python3 -c \"import sys, json; print(json.dumps(sys.argv[1:]))\" {args}\n",
+                out_file.display()
+            ),
+        );
+        manager.reload();
+        manager.ok(&["start", "flags.service"]);
+        let argv: Vec<String> =
+            serde_json::from_str(std::fs::read_to_string(&out_file).expect("argv").trim())
+                .expect("json");
+        let mut full = vec!["/usr/local/bin/flintlockd".to_string()];
+        full.extend(argv);
+        let parsed = crate::upstream::with_lib(&format!(
+            "let p = flintlock::parse_flags({}); pass(\"\", #{{ flags: p.flags, problems: p.problems }})",
+            serde_json::to_string(&full).expect("json")
+        ));
+        assert_eq!(parsed["problems"], serde_json::json!([]), "{parsed}");
+        assert_eq!(parsed["flags"]["deleteMicroVM-timeout"], "30s", "{parsed}");
+        assert_eq!(parsed["flags"]["firecracker-detach"], false, "{parsed}");
+        assert_eq!(parsed["flags"]["verbosity"], 7, "{parsed}");
+        assert_eq!(
+            parsed["flags"].as_object().map(|m| m.len()),
+            Some(EVERY_FLAG.len() + kept.len() + 2),
+            "every flag, plus the socket and the bridge: {parsed}"
+        );
     }
 }

@@ -362,3 +362,88 @@ fn real_systemctl_without_systemd_as_pid_1_says_systemd_is_not_running() {
         "{message}"
     );
 }
+
+#[test]
+#[ignore = "needs root and systemd (a user manager in a mount namespace): scripts/test.sh runs it"]
+fn quoted_words_reach_the_process_as_they_are_and_prefixes_are_read() {
+    let manager = UserManager::start();
+    let out_file = manager.dir.path().join("argv.jsonl");
+    let words = [
+        "plain",
+        "sp ace",
+        "a\nb",
+        "tab\there",
+        "x\"y",
+        "back\\slash",
+        "100%",
+        "$A",
+        "${A}",
+        "$$",
+        "; b",
+        ";",
+        "{}",
+        "'q'",
+        "é",
+        "\u{1}ctl",
+    ];
+    // hostscript spells each word for the unit file (systemd::quote), as flintlockd-unit does.
+    // JSON string escapes are Rhai's too (\u0001, not Rust's \u{1}).
+    let list: Vec<String> = words
+        .iter()
+        .map(|w| serde_json::to_string(w).expect("json"))
+        .collect();
+    let out = run_against(
+        &manager,
+        &format!(
+            "pass(\"\", #{{ line: [{}].map(|w| systemd::quote(w)).reduce(|a, w| if a == () {{ w }} else {{ a + \" \" + w }}) }})",
+            list.join(", ")
+        ),
+    );
+    let line = out.check("s")["details"]["line"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let script = "import sys, json; print(json.dumps(sys.argv[1:]))";
+    manager.write(
+        "quoted.service",
+        &format!(
+            "[Service]\nType=oneshot\nEnvironment=A=expanded\nStandardOutput=append:{out}\n\
+             ExecStart=/usr/bin/python3 -c {script} {line}\n\
+             ExecStart=:/usr/bin/python3 -c {script} $A ${{A}}\n\
+             ExecStart=@/usr/bin/python3 renamed -c {script} x\n",
+            out = out_file.display(),
+            script = unit_quote(script),
+        ),
+    );
+    manager.reload();
+    manager.ok(&["start", "quoted.service"]);
+    let received: Vec<Vec<String>> = std::fs::read_to_string(&out_file)
+        .expect("argv")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(
+        received[0], words,
+        "systemd::quote must be an exact spelling"
+    );
+    // `:` passes $A unexpanded; hostscript reads the flag and its expansion leaves it too.
+    assert_eq!(received[1], ["$A", "${A}"]);
+    let out = run_against(
+        &manager,
+        r#"let u = systemd::unit("quoted.service");
+           let c = u.exec_start[1];
+           let e = u.exec_start[2];
+           pass("", #{ flags: c.flags, exact: c.exact, path: e.path, argv0: e.argv[0] })"#,
+    );
+    let d = &out.check("s")["details"];
+    assert!(
+        d["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "no-env-expand")),
+        "{d}"
+    );
+    assert_eq!(d["exact"], true);
+    // `@`: the binary is the path; argv[0] is what the process is told it is.
+    assert_eq!(d["path"], "/usr/bin/python3");
+    assert_eq!(d["argv0"], "renamed");
+}

@@ -7,7 +7,7 @@
 use crate::support::{Test, check};
 
 /// Runs `body` in a check that imports the shipped lib; returns the check's details.
-fn with_lib(body: &str) -> serde_json::Value {
+pub(crate) fn with_lib(body: &str) -> serde_json::Value {
     let t = Test::new().file(
         "c/s.rhai",
         &format!(
@@ -65,8 +65,32 @@ fn flag_names_are_matched_exactly_as_pflag_does_and_log_flags_go_anywhere() {
             "--maximum-retry",
             "3",
         ],
-        // Only the log flags belong to the root command.
-        &["/f", "--parent-iface", "eth0", "run"],
+        // ParseInt base 0 and every unit of time.ParseDuration.
+        &[
+            "/f",
+            "run",
+            "--maximum-retry",
+            "0x10",
+            "--deleteMicroVM-timeout",
+            "300μs",
+        ],
+        &["/f", "run", "--maximum-retry", " 3"],
+        // cobra steps over a flag with its value to find `run`, which then parses it
+        // (command.go stripFlags); a bare boolean there swallows `run` as its value.
+        &["/f", "--parent-iface", "eth0", "--insecure=true", "run"],
+        &["/f", "--insecure", "run", "--parent-iface", "eth0"],
+        // `run` takes positional arguments and ignores them (args.go legacyArgs), as it does
+        // everything after `--`.
+        &[
+            "/f",
+            "run",
+            "stray",
+            "",
+            "--insecure",
+            "--",
+            "--parent-iface",
+            "x",
+        ],
     ]);
     assert_eq!(
         out[0],
@@ -96,14 +120,29 @@ fn flag_names_are_matched_exactly_as_pflag_does_and_log_flags_go_anywhere() {
         out[5],
         serde_json::json!([{"resync-period": "1h30m", "maximum-retry": 3}, []])
     );
+    assert_eq!(
+        out[6],
+        serde_json::json!([{"maximum-retry": "0x10", "deleteMicroVM-timeout": "300μs"}, []])
+    );
     assert!(
-        out[6][1][0]
+        out[7][1].to_string().contains("is not an integer"),
+        "{}",
+        out[7]
+    );
+    let out = &out[2..];
+    assert_eq!(
+        out[6],
+        serde_json::json!([{"parent-iface": "eth0", "insecure": true}, []])
+    );
+    assert!(
+        out[7][1][0]
             .as_str()
             .unwrap_or_default()
-            .contains("--parent-iface before 'run'"),
+            .contains("a bare --insecure before 'run' takes the next word as its value"),
         "{}",
-        out[6]
+        out[7]
     );
+    assert_eq!(out[8], serde_json::json!([{"insecure": true}, []]));
 }
 
 #[test]
@@ -125,8 +164,8 @@ fn registries_are_taken_as_containerd_1_7_takes_them() {
     // No Docker Hub default: the first component is the host, verbatim.
     assert_eq!(out[3], "foo");
     for (i, why) in [
-        (4, "has no registry host"),
-        (5, "has no registry host"),
+        (4, "has no '/'"),
+        (5, "has no '/'"),
         (6, "has no tag or digest"),
     ] {
         assert!(

@@ -172,6 +172,11 @@ const LINES: &[(&str, &str, &str)] = &[
     ),
     (
         "systemd",
+        "quote",
+        "one argument as an ExecStart= line must spell it to reach the process as it is",
+    ),
+    (
+        "systemd",
         "unit",
         "a unit's state, ExecStart, environment, dependencies (systemctl show)",
     ),

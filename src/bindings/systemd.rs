@@ -22,6 +22,8 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m.set_native_fn("env_file", |ctx: NativeCallContext, path: &str| {
         env_file(path).map_err(|e| error_at(&ctx, e))
     });
+    // One argument as an ExecStart= line spells it, for systemd to pass it as it is.
+    m.set_native_fn("quote", |word: &str| Ok(systemd::quote_exec_arg(word)));
     // ExecStart's argv as systemd expands `$VAR` and `${VAR}` when it starts the command.
     m.set_native_fn(
         "expand",
@@ -97,7 +99,14 @@ fn unit(
     let exec_start: Array = u
         .exec_start
         .into_iter()
-        .map(|c| Dynamic::from_map(map([("path", c.path.into()), ("argv", strings(c.argv))])))
+        .map(|c| {
+            Dynamic::from_map(map([
+                ("path", c.path.into()),
+                ("argv", strings(c.argv)),
+                ("flags", strings(c.flags)),
+                ("exact", c.exact.into()),
+            ]))
+        })
         .collect();
     // Later assignments of a name win, as systemd applies them.
     let environment: Map = u

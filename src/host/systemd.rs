@@ -33,6 +33,11 @@ pub enum SystemdError {
 pub struct ExecCommand {
     pub path: String,
     pub argv: Vec<String>,
+    /// ExecStartEx's flags (`no-env-expand` for a `:` prefix, `ignore-failure` for `-`, ...).
+    pub flags: Vec<String>,
+    /// Whether argv is the manager's own array (D-Bus), or only the words `systemctl show`
+    /// prints (where D-Bus cannot be reached), which an argument holding a space splits.
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -136,27 +141,44 @@ pub async fn unit(
         message,
     })?;
     if !unit.exec_start.is_empty() {
-        let (commands, started, environment) = exec_from_bus(&unit.name, &programs.busctl, timeout)
-            .await
-            .map_err(|message| SystemdError::Failed {
-                unit: name.to_string(),
-                message,
-            })?;
-        if commands.len() != unit.exec_start.len() {
-            return Err(SystemdError::Failed {
-                unit: name.to_string(),
-                message: format!(
-                    "systemctl shows {} ExecStart= commands and D-Bus {}",
-                    unit.exec_start.len(),
-                    commands.len()
-                ),
-            });
+        let bus = match exec_from_bus(&unit.name, &programs.busctl, timeout).await {
+            Ok(bus) => Some(bus),
+            // No D-Bus to ask (a host without dbus, or no busctl): the words systemctl printed
+            // stay, marked inexact, rather than no answer at all.
+            Err(BusError::Unavailable(why)) => {
+                tracing::debug!(unit = %unit.name, %why, "ExecStart from systemctl show");
+                None
+            }
+            Err(BusError::Failed(message)) => {
+                return Err(SystemdError::Failed {
+                    unit: name.to_string(),
+                    message,
+                });
+            }
+        };
+        if let Some((commands, started, environment)) = bus {
+            if commands.len() != unit.exec_start.len() {
+                return Err(SystemdError::Failed {
+                    unit: name.to_string(),
+                    message: format!(
+                        "systemctl shows {} ExecStart= commands and D-Bus {}",
+                        unit.exec_start.len(),
+                        commands.len()
+                    ),
+                });
+            }
+            unit.exec_start = commands;
+            unit.main_start_us = started;
+            unit.environment = environment;
         }
-        unit.exec_start = commands;
-        unit.main_start_us = started;
-        unit.environment = environment;
     }
     Ok(unit)
+}
+
+/// Why D-Bus gave no ExecStart: nobody to ask, or an answer that is wrong.
+enum BusError {
+    Unavailable(String),
+    Failed(String),
 }
 
 /// The D-Bus object path of a unit (systemd `src/basic/bus-label.c` `bus_label_escape`): every
@@ -180,28 +202,41 @@ pub fn unit_object_path(id: &str) -> String {
 /// the epoch) and `Environment=` in order.
 pub type BusExec = (Vec<ExecCommand>, u64, Vec<(String, String)>);
 
-/// ExecStart (`a(sasbttttuii)`: path, argv, ignore errors, times, pid, code, status),
-/// ExecMainStartTimestamp (`t`) and Environment (`as`) of a service, as `busctl --json=short`
-/// prints them: one JSON document per property. Environment comes from here too because
-/// `systemctl show` quotes it for a shell, which loses backslashes and quotes in values.
-async fn exec_from_bus(id: &str, busctl: &str, timeout: Duration) -> Result<BusExec, String> {
+/// ExecStartEx (`a(sasasttttuii)`: path, argv, flags, times, pid, code, status; systemd 243
+/// and later) or else ExecStart (`a(sasbttttuii)`), ExecMainStartTimestamp (`t`) and
+/// Environment (`as`) of a service, as `busctl --json=short` prints them: one JSON document
+/// per property. Environment comes from here too because `systemctl show` quotes it for a
+/// shell, which loses backslashes and quotes in values.
+async fn exec_from_bus(id: &str, busctl: &str, timeout: Duration) -> Result<BusExec, BusError> {
     let object = unit_object_path(id);
-    let argv = [
-        busctl,
-        "--json=short",
-        "get-property",
-        "org.freedesktop.systemd1",
-        &object,
-        "org.freedesktop.systemd1.Service",
-        "ExecStart",
-        "ExecMainStartTimestamp",
-        "Environment",
-    ];
-    let spec = CommandSpec::new(argv.iter().map(|s| s.to_string()).collect(), timeout);
-    let out = cmd::run(&spec).await.map_err(|e| {
-        format!("reading ExecStart's argv over D-Bus: {e} (systemctl show cannot give it exactly)")
-    })?;
-    if out.code != Some(0) {
+    let mut last = String::new();
+    for exec in ["ExecStartEx", "ExecStart"] {
+        let argv = [
+            busctl,
+            "--json=short",
+            "get-property",
+            "org.freedesktop.systemd1",
+            &object,
+            "org.freedesktop.systemd1.Service",
+            exec,
+            "ExecMainStartTimestamp",
+            "Environment",
+        ];
+        let spec = CommandSpec::new(argv.iter().map(|s| s.to_string()).collect(), timeout);
+        let out = match cmd::run(&spec).await {
+            Ok(out) => out,
+            Err(CmdError::NotFound { .. } | CmdError::NoSuchFile { .. }) => {
+                return Err(BusError::Unavailable(format!("`{busctl}` not found")));
+            }
+            Err(e) => {
+                return Err(BusError::Failed(format!(
+                    "reading ExecStart's argv over D-Bus: {e}"
+                )));
+            }
+        };
+        if out.code == Some(0) {
+            return parse_bus_exec(&out.stdout).map_err(BusError::Failed);
+        }
         let why = out
             .stderr
             .trim()
@@ -209,11 +244,15 @@ async fn exec_from_bus(id: &str, busctl: &str, timeout: Duration) -> Result<BusE
             .next()
             .unwrap_or("no output")
             .to_string();
-        return Err(format!(
-            "reading ExecStart's argv over D-Bus: `{busctl} get-property` failed: {why}"
-        ));
+        if why.starts_with("Failed to connect to bus") {
+            return Err(BusError::Unavailable(why));
+        }
+        // An older systemd has no ExecStartEx: ask for ExecStart.
+        last = why;
     }
-    parse_bus_exec(&out.stdout)
+    Err(BusError::Failed(format!(
+        "reading ExecStart's argv over D-Bus: `{busctl} get-property` failed: {last}"
+    )))
 }
 
 /// The three documents `exec_from_bus` asks for. Anything but the exact D-Bus types is an
@@ -236,9 +275,16 @@ pub fn parse_bus_exec(text: &str) -> Result<BusExec, String> {
     if docs.next().is_some() {
         return Err(bad("more documents than asked for"));
     }
-    if exec["type"] != "a(sasbttttuii)" {
-        return Err(bad(&format!("type {} is not a(sasbttttuii)", exec["type"])));
-    }
+    let extended = match exec["type"].as_str() {
+        Some("a(sasasttttuii)") => true,
+        Some("a(sasbttttuii)") => false,
+        _ => {
+            return Err(bad(&format!(
+                "type {} is neither a(sasasttttuii) nor a(sasbttttuii)",
+                exec["type"]
+            )));
+        }
+    };
     let mut commands = Vec::new();
     for entry in exec["data"]
         .as_array()
@@ -260,9 +306,25 @@ pub fn parse_bus_exec(text: &str) -> Result<BusExec, String> {
         if argv.is_empty() {
             return Err(bad(&format!("{path} has an empty argv")));
         }
+        let flags = if extended {
+            entry[2]
+                .as_array()
+                .ok_or_else(|| bad("a command has no flags array"))?
+                .iter()
+                .map(|f| {
+                    f.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad("flags hold a non-string"))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
         commands.push(ExecCommand {
             path: path.to_string(),
             argv,
+            flags,
+            exact: true,
         });
     }
     if started["type"] != "t" {
@@ -632,6 +694,34 @@ fn split_unquote(value: &str) -> Vec<String> {
     words
 }
 
+/// One argument as an ExecStart= line must spell it for systemd to hand the process exactly
+/// `word`, with no expansion (systemd.service(5) "Command lines", systemd.unit(5)
+/// "Specifiers"): double-quoted with C escapes for `"`, `\` and control characters, `%`
+/// doubled against specifiers and `$` doubled against variable expansion.
+pub fn quote_exec_arg(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c if c.is_control() && u32::from(c) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            // \x would be a byte; \u is the character, UTF-8 encoded (cunescape).
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Whether a line ends an ExecStart record: `... ; ignore_errors=no ; ... ; status=N/M }`.
 fn exec_record_ends(line: &str) -> bool {
     line.ends_with(" }") && line.contains(" ; ignore_errors=") && line.contains(" ; status=")
@@ -669,6 +759,8 @@ pub fn parse_exec(value: &str) -> Result<Vec<ExecCommand>, String> {
     Ok(vec![ExecCommand {
         path: path.to_string(),
         argv: words.split(' ').map(str::to_string).collect(),
+        flags: Vec::new(),
+        exact: false,
     }])
 }
 

@@ -270,6 +270,12 @@ impl State {
         {
             return;
         }
+        // The next attempt after the retries ran out marks it FAILED instead of trying
+        // (reconcile.go :103: `Retry > MaximumRetry` at the start of a reconcile).
+        if !faults.stuck_pending && status.retry > faults.max_retry {
+            status.state = MicroVmState::Failed as i32;
+            return;
+        }
         vm.gets += 1;
         let reached = match (faults.fail_at, faults.stuck_pending) {
             (Some(layer), _) => Some(layer),
@@ -331,9 +337,6 @@ impl State {
             }
             Some(_) => {
                 status.retry += 1;
-                if !faults.stuck_pending && status.retry > faults.max_retry {
-                    status.state = MicroVmState::Failed as i32;
-                }
                 vm.not_before = Some(
                     std::time::Instant::now()
                         + faults.backoff * u32::try_from(status.retry).unwrap_or(0),
@@ -473,20 +476,28 @@ impl api::micro_vm_server::MicroVm for Flintlock {
         }
         let delay = state.faults.delete_delay;
         let lose = state.faults.lose_first_delete;
+        let backoff = state.faults.backoff;
         let Some(vm) = state.find(&uid) else {
             return Err(not_found("deleting", &uid));
         };
         // DeletedAt set, Retry reset, DELETING saved; NotBefore kept (commands.go :172-175).
-        let previous = vm.vm.status.as_ref().map(|s| s.state);
+        let previous = vm.vm.status.as_ref().map(|s| (s.state, s.retry));
         if let Some(status) = vm.vm.status.as_mut() {
             status.state = MicroVmState::Deleting as i32;
             status.retry = 0;
         }
         if lose && !vm.delete_lost {
-            // The attempt in flight saves its copy over this one: PENDING again, no delete.
+            // The attempt in flight saves its copy over this one: no DeletedAt, its state, and
+            // the failed attempt's retry and back-off (reconcile.go :62-64).
             vm.delete_lost = true;
-            if let (Some(status), Some(previous)) = (vm.vm.status.as_mut(), previous) {
+            if let (Some(status), Some((previous, retry))) = (vm.vm.status.as_mut(), previous) {
                 status.state = previous;
+                if previous == MicroVmState::Pending as i32 {
+                    status.retry = retry + 1;
+                    vm.not_before = Some(
+                        std::time::Instant::now() + backoff * u32::try_from(retry + 1).unwrap_or(0),
+                    );
+                }
             }
             return Ok(Response::new(()));
         }

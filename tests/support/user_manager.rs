@@ -32,6 +32,24 @@ fn cgroup_roots() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The cgroups of managers whose test died without its clean-up (killed, or the machine's
+/// previous run): their temp dir is gone. What runs in them is killed, and they are removed.
+fn sweep_stale_cgroups() {
+    for root in cgroup_roots() {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(dir) = name.strip_prefix("hs-sd-")
+                && !std::env::temp_dir().join(dir).exists()
+            {
+                remove_cgroup(&entry.path());
+            }
+        }
+    }
+}
+
 /// Kills whatever is still in a cgroup and the ones below it, then removes them, deepest
 /// first (rmdir is all a cgroup takes once it is empty).
 fn remove_cgroup(dir: &Path) {
@@ -55,7 +73,14 @@ fn remove_cgroup(dir: &Path) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = std::fs::remove_dir(dir);
+    if let Err(e) = std::fs::remove_dir(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!(
+            "user_manager: cgroup {} not removed: {e} (the next test run sweeps it)",
+            dir.display()
+        );
+    }
 }
 
 /// Whether this machine can run one: systemd's manager binary and a user D-Bus socket unit
@@ -99,6 +124,7 @@ impl UserManager {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod wrapper");
         }
+        sweep_stale_cgroups();
         let log = std::fs::File::create(d.join("manager.log")).expect("log");
         // Each manager gets cgroups of its own: managers started from one test process would
         // otherwise share its cgroup and create the same `app.slice/UNIT.service` in it, and

@@ -329,7 +329,14 @@ pub async fn systemctl(
             };
             return Step::new(label, state, format!("systemd cannot be asked: {why}"));
         }
-        Err(e) => return Step::new(label, StepState::Failed, e),
+        Err(e) => {
+            let state = if settings.dry_run {
+                StepState::Unknown
+            } else {
+                StepState::Failed
+            };
+            return Step::new(label, state, format!("systemd cannot be asked: {e}"));
+        }
     }
     if let Some((query_verb, wanted)) = probe {
         match query(argv(&[systemctl, query_verb, unit]), timeout).await {
