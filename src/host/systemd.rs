@@ -696,9 +696,15 @@ fn split_unquote(value: &str) -> Vec<String> {
 
 /// One argument as an ExecStart= line must spell it for systemd to hand the process exactly
 /// `word`, with no expansion (systemd.service(5) "Command lines", systemd.unit(5)
-/// "Specifiers"): double-quoted with C escapes for `"`, `\` and control characters, `%`
-/// doubled against specifiers and `$` doubled against variable expansion.
+/// "Specifiers"): as it is when it holds only letters, digits and `/._-=:,+@`; else
+/// double-quoted with C escapes for `"`, `\` and control characters, `%` doubled against
+/// specifiers and `$` doubled against variable expansion.
 pub fn quote_exec_arg(word: &str) -> String {
+    // Words of plain characters stay as they are, so the line reads as a person wrote it.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
     let mut out = String::with_capacity(word.len() + 2);
     out.push('"');
     for c in word.chars() {
