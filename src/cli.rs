@@ -310,7 +310,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: RunOutputArgs,
 
-    /// Run at most N checks at once [default: the number of CPUs]
+    /// Run at most N checks at once [default: the number of CPUs; at most 64]
     #[arg(
         short,
         long,

@@ -1,6 +1,6 @@
 //! Fuzz harnesses over the parsers that read host output and user files: dmsetup, `systemctl
-//! show`, /proc/net/unix, environment files, `--var` flags, sizes and modes, and unit/INI
-//! editing. cargo-fuzz targets in `fuzz/` (nightly) call `run`; so does a stable test that
+//! show`, /proc/net/unix, environment files, `--var` flags, sizes and modes, unit/INI editing,
+//! durations, and ExecStart as busctl and systemctl print it. cargo-fuzz targets in `fuzz/` (nightly) call `run`; so does a stable test that
 //! replays `fuzz/corpus/` in the normal suite, so a crash once found stays fixed. Each
 //! harness asserts what the parser promises beyond "no panic" where it can (an edit applied
 //! twice changes nothing the second time, a mode fits in 0o7777).
@@ -18,6 +18,8 @@ pub const TARGETS: &[&str] = &[
     "vars_flag",
     "size_mode",
     "unit_edit",
+    "duration",
+    "exec_start",
 ];
 
 /// Runs one input through a target. Panics only when a parser broke its promise.
@@ -81,6 +83,57 @@ pub fn run(target: &str, data: &[u8]) {
                     let again =
                         edit::set_key_with(&out, Format::Ini, "Service", "Key", &value, &repeat);
                     assert_eq!(again.as_deref(), Ok(out.as_str()), "not idempotent");
+                }
+            }
+        }
+        "duration" => {
+            // Refusals: what the issue saw accepted is never accepted again.
+            if let Ok(d) = crate::text::parse_duration(&text) {
+                assert!(d >= std::time::Duration::from_millis(1), "under 1 ms: {text:?}");
+                assert!(
+                    !text.contains(['e', 'E', '+']) && !text.trim().starts_with('.'),
+                    "accepted {text:?}"
+                );
+                // Round trip at millisecond precision: formatted, it reads back the same.
+                let ms = std::time::Duration::from_millis(
+                    u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                );
+                assert_eq!(
+                    crate::text::parse_duration(&crate::text::format_duration(ms)),
+                    Ok(ms),
+                    "{text:?}"
+                );
+            }
+        }
+        "exec_start" => {
+            // The input is an argv, one word per NUL-separated field. As busctl prints it, it
+            // parses back identical; as systemctl show prints it, it yields a record whose
+            // words are the argv joined by spaces, never a shorter one.
+            let argv: Vec<String> = text.split('\0').map(str::to_string).collect();
+            let exec = serde_json::json!({
+                "type": "a(sasasttttuii)",
+                "data": [["/bin/x", argv, ["no-env-expand"], 0, 0, 0, 0, 0, 0, 0]],
+            });
+            let doc = format!(
+                "{exec}\n{{\"type\":\"t\",\"data\":0}}\n{{\"type\":\"as\",\"data\":[]}}\n"
+            );
+            let (commands, _, _) = systemd::parse_bus_exec(&doc).expect("busctl's own output");
+            assert_eq!(commands[0].argv, argv);
+            assert_eq!(commands[0].flags, ["no-env-expand"]);
+            let show = format!(
+                "ExecStart={{ path=/bin/x ; argv[]={} ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }}\n",
+                argv.join(" ")
+            );
+            if let Ok(unit) = systemd::parse_show("x", &show) {
+                assert_eq!(unit.exec_start.len(), 1, "{show:?}");
+                assert_eq!(unit.exec_start[0].argv.join(" "), argv.join(" "));
+            }
+            // systemd::quote never yields a word with a bare space, quote or newline.
+            for word in &argv {
+                let q = systemd::quote_exec_arg(word);
+                assert!(!q.contains('\n'), "{q:?}");
+                if !(q.starts_with('"') && q.ends_with('"') && q.len() >= 2) {
+                    assert!(!q.contains([' ', '"', '\'', '\\', '$', '%']), "{q:?}");
                 }
             }
         }

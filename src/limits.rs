@@ -14,6 +14,11 @@ pub const ARRAY_ITEMS: usize = 1_000_000;
 pub const MAP_ITEMS: usize = 1_000_000;
 /// Modules a script may import.
 pub const MODULES: usize = 256;
+/// Most checks (and script files while loading) run at once, whatever `--jobs` asks: checks
+/// spend their time waiting on the host, so more threads only crowd it, and each one maps a
+/// `THREAD_STACK_BYTES` stack. Without a bound, `--jobs 16365` ran the process out of memory
+/// mappings and the runtime aborted it before any report (issue 23).
+pub const MAX_JOBS: usize = 64;
 /// Stack size of the threads that run scripts: room for `CALL_LEVELS` of recursion in an
 /// unoptimised build with margin to spare.
 pub const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;

@@ -137,9 +137,22 @@ pub fn execute(
                     &running,
                 );
             })
-            .is_ok()
+            .map(|_| ())
     };
-    let workers = (0..options.jobs.max(1)).filter(|_| start_worker()).count();
+    // No more workers than checks, nor than the limit: a worker costs a thread and its stack.
+    let wanted = options.jobs.clamp(1, crate::limits::MAX_JOBS).min(n.max(1));
+    let mut workers = 0;
+    for _ in 0..wanted {
+        match start_worker() {
+            Ok(()) => workers += 1,
+            Err(e) => {
+                crate::say!(
+                    "hostscript: warning: started {workers} of {wanted} check threads ({e}); the rest of the run uses those"
+                );
+                break;
+            }
+        }
+    }
 
     let mut scheduler = Scheduler {
         checks: &checks,
@@ -260,7 +273,7 @@ pub fn execute(
             scheduler.done(index, result, &mut settled);
             // Its thread is stuck in a host call; another takes its place.
             queue.surplus.fetch_add(1, Ordering::Relaxed);
-            start_worker();
+            let _ = start_worker();
         }
         scheduler.settle(&mut settled, &queue, &mut on_result);
     }

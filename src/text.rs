@@ -42,41 +42,88 @@ pub fn seconds(secs: f64) -> Option<Duration> {
 }
 
 /// A duration as operators write it: plain seconds (`10`, `2.5`) or numbers with units, run
-/// together (`10s`, `1m30s`, `500ms`, `2h`). Zero, negative, or anything else is refused.
+/// together, each unit once and larger units first (`10s`, `1m30s`, `500ms`, `2h`). A number
+/// is digits with an optional fraction (`2.5`, never `.5`, `5.`, `+5` or `1e3`). Zero, a
+/// total under a millisecond (which would print as "0 ms"), or anything else is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let bad = || format!("`{text}` is not a duration (10, 2.5, 10s, 1m30s, 500ms, 2h)");
-    if let Ok(secs) = t.parse::<f64>() {
-        return seconds(secs).ok_or_else(bad);
-    }
-    let mut total = 0f64;
-    let mut rest = t;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
+    // `digits[.digits]` at the start of `rest`: its length, or None.
+    let number_len = |rest: &str| -> Option<usize> {
+        let b = rest.as_bytes();
+        let int = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if int == 0 {
+            return None;
         }
-        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
+        if b.get(int) == Some(&b'.') {
+            let frac = b[int + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            return (frac > 0).then_some(int + 1 + frac);
+        }
+        Some(int)
+    };
+    let total = match number_len(t) {
+        None => return Err(bad()),
+        Some(n) if n == t.len() => t.parse::<f64>().map_err(|_| bad())?,
+        Some(_) => {
+            // Units in order, each once: h, m, s, ms.
+            const UNITS: [(&str, f64); 4] = [("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)];
+            let mut total = 0f64;
+            let mut rest = t;
+            let mut next_unit = 0;
+            while !rest.is_empty() {
+                let n = number_len(rest).ok_or_else(bad)?;
+                let number: f64 = rest[..n].parse().map_err(|_| bad())?;
+                rest = &rest[n..];
+                let unit_len = rest
+                    .find(|c: char| c.is_ascii_digit() || c == '.')
+                    .unwrap_or(rest.len());
+                let unit = &rest[..unit_len];
+                let at = UNITS[next_unit..]
+                    .iter()
+                    .position(|(u, _)| *u == unit)
+                    .ok_or_else(|| {
+                        if UNITS.iter().any(|(u, _)| *u == unit) {
+                            format!("`{text}` is not a duration: `{unit}` repeated or out of order (larger units first, each once: 1h30m)")
+                        } else {
+                            bad()
+                        }
+                    })?;
+                total += number * UNITS[next_unit + at].1;
+                next_unit += at + 1;
+                rest = &rest[unit_len..];
+            }
+            total
+        }
+    };
+    if total > 0.0 && total < 0.001 {
+        return Err(format!("`{text}` is under a millisecond, too short for a duration"));
     }
     seconds(total).ok_or_else(bad)
+}
+
+/// A duration as [`parse_duration`] reads it back (`1h2m3s`, `500ms`, `1.5s`): whole units
+/// largest first, with what is below a second as milliseconds or a fraction of seconds.
+pub fn format_duration(d: Duration) -> String {
+    let total_ms = d.as_millis();
+    let (h, m) = (total_ms / 3_600_000, (total_ms / 60_000) % 60);
+    let (s, ms) = ((total_ms / 1000) % 60, total_ms % 1000);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    if ms > 0 {
+        out.push_str(&format!("{ms}ms"));
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -91,8 +138,30 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in ["", "0", "-1", "s", "10x", "1m30", "m1", "1..5s", "soon"] {
+        assert_eq!(parse_duration("1h2m3s500ms"), Ok(Duration::from_millis(3_723_500)));
+        for bad in [
+            "", "0", "-1", "s", "10x", "1m30", "m1", "1..5s", "soon", "1e-10", "+5", "1e3", "1E2",
+            "1s1s", "1h1m1h", ".5", "5.", "1s1h", "0.0000001", "0s", "nan", "inf",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_duration("1s1s")
+                .expect_err("refused")
+                .contains("repeated or out of order")
+        );
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn formatted_durations_read_back_the_same() {
+        for ms in [1u64, 999, 1000, 1500, 60_000, 90_500, 3_723_500, 86_400_000] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{ms}");
         }
     }
 }

@@ -116,3 +116,114 @@ fn every_output_goes_through_the_redaction() {
     }
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+/// The file a `crate::`/`super::` path names: the longest prefix of it that is a file of
+/// `src/` (`a/b.rs` or `a/b/mod.rs`).
+fn file_of(src: &Path, segments: &[String]) -> Option<std::path::PathBuf> {
+    for len in (1..=segments.len()).rev() {
+        let base = segments[..len].join("/");
+        for candidate in [format!("{base}.rs"), format!("{base}/mod.rs")] {
+            let path = src.join(&candidate);
+            if path.is_file() {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+/// The module path of a file: `src/commands/run.rs` is `commands::run`, `src/host/mod.rs`
+/// is `host`.
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).expect("under src");
+    let mut parts: Vec<String> = rel
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .map(|s| s.trim_end_matches(".rs").to_string())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+#[test]
+fn no_two_files_import_from_each_other_even_through_others() {
+    // A file's edges: every `crate::x::y` and `super::y` it names, resolved to a file. A
+    // module's own children (`mod x;`) are not uses. A cycle of files is a knot no layer rule
+    // sees (issue 23: commands/run.rs and commands/fix.rs used each other).
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut edges: std::collections::BTreeMap<std::path::PathBuf, BTreeSet<std::path::PathBuf>> =
+        std::collections::BTreeMap::new();
+    for path in &all {
+        let own = module_of(&src, path);
+        let text = std::fs::read_to_string(path).expect("read");
+        let mut out = BTreeSet::new();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            for (prefix, base) in [("crate::", Vec::new()), ("super::", {
+                let mut parent = own.clone();
+                // In a/b.rs and in a/b/mod.rs alike, `super` is the parent of module a::b.
+                parent.pop();
+                parent
+            })] {
+                for (i, _) in code.match_indices(prefix) {
+                    if prefix == "super::" && i >= 1 && code[..i].ends_with("::") {
+                        continue;
+                    }
+                    let rest: String = code[i + prefix.len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                        .collect();
+                    let mut segments = base.clone();
+                    segments.extend(
+                        rest.split("::")
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                    );
+                    if let Some(target) = file_of(&src, &segments)
+                        && target != *path
+                    {
+                        out.insert(target);
+                    }
+                }
+            }
+        }
+        edges.insert(path.clone(), out);
+    }
+    // Depth-first search for a back edge.
+    fn visit(
+        node: &std::path::PathBuf,
+        edges: &std::collections::BTreeMap<std::path::PathBuf, BTreeSet<std::path::PathBuf>>,
+        stack: &mut Vec<std::path::PathBuf>,
+        done: &mut BTreeSet<std::path::PathBuf>,
+        cycles: &mut Vec<String>,
+    ) {
+        if done.contains(node) {
+            return;
+        }
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let names: Vec<String> = stack[at..]
+                .iter()
+                .chain(std::iter::once(node))
+                .map(|p| p.display().to_string())
+                .collect();
+            cycles.push(names.join(" -> "));
+            return;
+        }
+        stack.push(node.clone());
+        for next in edges.get(node).into_iter().flatten() {
+            visit(next, edges, stack, done, cycles);
+        }
+        stack.pop();
+        done.insert(node.clone());
+    }
+    let mut cycles = Vec::new();
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        visit(node, &edges, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    assert!(cycles.is_empty(), "files that use each other:\n{}", cycles.join("\n"));
+}

@@ -347,3 +347,41 @@ fn a_signal_stops_a_remediation_after_its_step_and_the_log_says_so() {
     let doc: serde_json::Value = serde_json::from_str(&out).expect("a whole JSON report");
     assert!(doc.to_string().contains("interrupted"), "{doc}");
 }
+
+#[test]
+fn a_huge_jobs_count_starts_no_more_threads_than_checks_and_warns() {
+    // Each check reads its own process's thread count while it runs. `--jobs 1000000` used to
+    // start a million threads (a machine's thread and mapping limits, then an abort before any
+    // report); now at most one worker per check, and never more than the limit.
+    let body = r#"let status = fs::read("/proc/self/status");
+                  let line = status.split("\n").filter(|l| l.starts_with("Threads:"))[0];
+                  pass(line)"#;
+    let t = Test::new()
+        .file("c/a.rhai", &check("a", body))
+        .file("c/b.rhai", &check("b", body))
+        .file("c/c.rhai", &check("c", body));
+    for jobs in ["1000000", "65", "2"] {
+        let out = t.run(&["run", "c", "--format", "json", "--jobs", jobs]);
+        assert_eq!(out.code, 0, "--jobs {jobs}: {}\n{}", out.stdout, out.stderr);
+        for id in ["a", "b", "c"] {
+            let threads: usize = out
+                .message(id)
+                .trim_start_matches("Threads:")
+                .trim()
+                .parse()
+                .expect("thread count");
+            // Three workers, the main thread, the runtime's two, and a few of the libraries'.
+            assert!(threads <= 12, "--jobs {jobs}: {threads} threads");
+        }
+        if jobs == "2" {
+            assert!(!out.stderr.contains("over the limit"), "{}", out.stderr);
+        } else {
+            assert!(
+                out.stderr
+                    .contains(&format!("--jobs {jobs} is over the limit of 64")),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}

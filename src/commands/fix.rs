@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cli::{RunArgs, RunFormat};
-use crate::commands::run::{exit_for, run_and_report, write_outputs};
+use crate::commands::running::{exit_for, run_and_report, write_outputs};
 use crate::commands::{Session, display_paths, remediate};
 use crate::error::{Error, Result, exit_code};
 use crate::outcome::{CheckResult, Status};

@@ -9,6 +9,7 @@ pub mod list;
 pub mod merge;
 pub mod remediate;
 pub mod run;
+pub mod running;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -85,8 +86,18 @@ impl Session {
                     message: "must be at least 1".into(),
                 });
             }
+            Some(n) if n > crate::limits::MAX_JOBS => {
+                crate::say!(
+                    "hostscript: warning: --jobs {n} is over the limit of {}: running at most {} checks at once",
+                    crate::limits::MAX_JOBS,
+                    crate::limits::MAX_JOBS
+                );
+                crate::limits::MAX_JOBS
+            }
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(crate::limits::MAX_JOBS),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

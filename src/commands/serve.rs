@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::cli::ServeArgs;
-use crate::commands::run::{Prepared, prepare, run_and_report};
+use crate::commands::running::{Prepared, prepare, run_and_report};
 use crate::error::{Error, Result, exit_code};
 use crate::outcome::{CheckResult, Status};
 use crate::report::{self, Item, Reporter, Summary};

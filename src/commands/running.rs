@@ -1,0 +1,200 @@
+//! What `run`, `run --fix` and `serve` share, below all three so the commands form a tree:
+//! preparing a run from its flags (load, select, runner options), running it into a reporter
+//! in declaration order, writing the `-o FORMAT=FILE` reports, and the exit code of a result.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cli::{RunArgs, RunFormat};
+use crate::commands::{Session, SessionOptions, display_paths};
+use crate::error::{Error, Result, exit_code};
+use crate::outcome::CheckResult;
+use crate::report::{self, Item, Reporter, Sequencer, Summary};
+use crate::runner::{self, RunnerOptions};
+use crate::script::{CheckDef, LoadFailure};
+use crate::selection::Selector;
+use crate::target::RunTarget;
+
+/// A loaded, selected run, ready to execute (shared by `run` and `serve`).
+pub(crate) struct Prepared {
+    pub session: Session,
+    pub checks: Vec<CheckDef>,
+    pub options: RunnerOptions,
+}
+
+/// Loads the scripts and selects the checks `args` name, with the runner's options.
+pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
+    let timeout = args.timeout;
+    let selector = Selector::with_skip(
+        &args.selection.only,
+        &args.selection.tag,
+        &args.selection.skip,
+    )?;
+    let target = args
+        .target
+        .as_deref()
+        .map(RunTarget::parse)
+        .transpose()
+        .map_err(|message| Error::Flag {
+            flag: "--target",
+            message,
+        })?;
+    let remote_host = target
+        .as_ref()
+        .filter(|t| !t.is_local())
+        .map(|t| t.host.clone());
+    if args.fix && !matches!(args.output.format, RunFormat::Human | RunFormat::Json) {
+        return Err(Error::Flag {
+            flag: "--fix",
+            message: "reports before and after, which prometheus and junit cannot carry; use human or json".into(),
+        });
+    }
+    if args.fix
+        && let Some(host) = &remote_host
+    {
+        // Remediations change the machine they run on, which is not the one looked at.
+        return Err(Error::Flag {
+            flag: "--fix",
+            message: format!(
+                "remediates this host only, but --target names {host}; run hostscript on {host}"
+            ),
+        });
+    }
+    let mut session = Session::start(SessionOptions {
+        paths: &args.selection.paths,
+        vars_files: &args.selection.vars.files,
+        var_flags: &args.selection.vars.flags,
+        jobs: args.jobs,
+        load_budget: timeout,
+        target: target.as_ref(),
+        base_vars_dirs: &[],
+        remediating: None,
+    })?;
+
+    let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &args.selection.waivers)?;
+    if session.loaded.checks.is_empty() && session.loaded.failures.is_empty() {
+        return Err(Error::NoChecks {
+            paths: display_paths(&args.selection.paths),
+        });
+    }
+    // Moved, not cloned: at 10,000 checks a second copy of every declaration was megabytes.
+    let checks = selector.apply(std::mem::take(&mut session.loaded.checks));
+    if checks.is_empty() && session.loaded.failures.is_empty() {
+        return Err(Error::NothingSelected {
+            selection: selector.describe(),
+        });
+    }
+    let excluded = checks
+        .iter()
+        .filter_map(|c| selector.skipped_by(&c.id).map(|g| (c.id.clone(), g)))
+        .collect();
+    let options = RunnerOptions {
+        jobs: session.jobs,
+        default_timeout: timeout,
+        grace: Duration::from_secs(1),
+        remote_host,
+        excluded,
+        waivers,
+        running: runner::Running::default(),
+    };
+    Ok(Prepared {
+        session,
+        checks,
+        options,
+    })
+}
+
+/// Writes the `-o FORMAT=FILE` reports of a finished run.
+pub(crate) fn write_outputs(
+    outputs: &[(RunFormat, PathBuf)],
+    results: &[(Item, CheckResult)],
+    summary: &Summary,
+) -> Result<()> {
+    let outputs: Vec<(report::Format, PathBuf)> = outputs
+        .iter()
+        .map(|(f, p)| ((*f).into(), p.clone()))
+        .collect();
+    report::write_files(&outputs, results, summary).map_err(|message| Error::Flag {
+        flag: "-o/--output",
+        message,
+    })
+}
+
+pub(crate) fn exit_for(summary: &Summary) -> u8 {
+    if summary.ok() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::CHECK_FAILED
+    }
+}
+
+/// Runs `checks` (plus the load failures, which come first: nothing else explains their
+/// missing checks) and streams them, in declaration order, to the reporter `make` builds for
+/// the run's items.
+pub(crate) fn run_and_report<'a>(
+    session: &Session,
+    checks: &[CheckDef],
+    options: &RunnerOptions,
+    started: Instant,
+    make: impl FnOnce(&[Item]) -> Box<dyn Reporter + 'a>,
+) -> Result<(Summary, Vec<(Item, CheckResult)>)> {
+    let failures: &[LoadFailure] = &session.loaded.failures;
+    let mut items: Vec<Item> = Vec::new();
+    let mut early: Vec<CheckResult> = Vec::new();
+    for failure in failures {
+        let (item, result) = Item::from_failure(failure);
+        items.push(item);
+        early.push(result);
+    }
+    let offset = items.len();
+    items.extend(checks.iter().map(Item::from_check));
+
+    let mut reporter = make(&items);
+    let mut results: Vec<Option<CheckResult>> = vec![None; items.len()];
+    let mut sequencer = Sequencer::new(items.len());
+    let mut write_error: Option<std::io::Error> = None;
+    let today = crate::waivers::today();
+    let mut notes: Vec<String> = Vec::new();
+    let mut deliver =
+        |index: usize, mut result: CheckResult, reporter: &mut Box<dyn Reporter + 'a>| {
+            for note in options.waivers.apply(&items[index].id, &mut result, &today) {
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+            for (i, ready) in sequencer.push(index, result) {
+                if write_error.is_none()
+                    && let Err(e) = reporter.check_finished(&items[i], &ready)
+                {
+                    write_error = Some(e);
+                }
+                results[i] = Some(ready);
+            }
+        };
+    for (i, result) in early.into_iter().enumerate() {
+        deliver(i, result, &mut reporter);
+    }
+    runner::execute(session.engine.clone(), checks, options, |index, result| {
+        deliver(offset + index, result, &mut reporter);
+    });
+    // A check ended by a signal, or abandoned past its budget, never reached its own
+    // clean-up (`grpc::defer`): it happens here, before the report, and says so.
+    super::finish_deferred();
+    for note in &notes {
+        crate::say!("hostscript: {note}");
+    }
+    let finished: Vec<(Item, CheckResult)> = items
+        .iter()
+        .cloned()
+        .zip(results)
+        .filter_map(|(item, result)| result.map(|r| (item, r)))
+        .collect();
+    let summary = Summary::new(&finished, started.elapsed(), crate::host::sys::hostname());
+    if let Some(e) = write_error {
+        return Err(Error::Output(e));
+    }
+    reporter.finish(&summary).map_err(Error::Output)?;
+    let _ = std::io::stderr().flush();
+    Ok((summary, finished))
+}
