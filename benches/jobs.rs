@@ -60,5 +60,7 @@ fn main() {
     }
     let ratio = median(&times[1]).as_secs_f64() / median(&times[0]).as_secs_f64();
     let mem = median(&rss[1]) as f64 / median(&rss[0]) as f64;
-    println!("\n`--jobs 1000` / `--jobs 2`: {ratio:.2}x the time, {mem:.2}x the memory ({rounds} rounds, alternated)");
+    println!(
+        "\n`--jobs 1000` / `--jobs 2`: {ratio:.2}x the time, {mem:.2}x the memory ({rounds} rounds, alternated)"
+    );
 }

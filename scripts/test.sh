@@ -42,4 +42,19 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Tests that need root, or this kind of machine (no device-mapper, systemd not PID 1), are
 # #[ignore]d so a plain `cargo test` passes for a contributor and lists them; here they run.
-cargo test --locked -- --include-ignored
+# They run in a mount namespace whose /etc/resolv.conf points at a DNS guard that refuses and
+# records every query: tests reach nothing but loopback and their own namespaces, so any
+# name looked up fails the run (scripts/dns-guard.py).
+guard=$(mktemp -d)
+trap 'kill "$guard_pid" 2>/dev/null || true; rm -rf "$guard"' EXIT
+printf 'nameserver 127.0.0.9\noptions attempts:1 timeout:1\n' > "$guard/resolv.conf"
+: > "$guard/queries"
+python3 scripts/dns-guard.py "$guard/queries" &
+guard_pid=$!
+unshare -m --propagation private sh -c \
+    "mount --bind '$guard/resolv.conf' /etc/resolv.conf && exec cargo test --locked -- --include-ignored"
+if [ -s "$guard/queries" ]; then
+    echo "scripts/test.sh: tests looked up names outside loopback and their namespaces:" >&2
+    sort -u "$guard/queries" | sed 's/^/  /' >&2
+    exit 1
+fi

@@ -20,6 +20,7 @@ pub const TARGETS: &[&str] = &[
     "unit_edit",
     "duration",
     "exec_start",
+    "redaction",
 ];
 
 /// Runs one input through a target. Panics only when a parser broke its promise.
@@ -89,7 +90,10 @@ pub fn run(target: &str, data: &[u8]) {
         "duration" => {
             // Refusals: what the issue saw accepted is never accepted again.
             if let Ok(d) = crate::text::parse_duration(&text) {
-                assert!(d >= std::time::Duration::from_millis(1), "under 1 ms: {text:?}");
+                assert!(
+                    d >= std::time::Duration::from_millis(1),
+                    "under 1 ms: {text:?}"
+                );
                 assert!(
                     !text.contains(['e', 'E', '+']) && !text.trim().starts_with('.'),
                     "accepted {text:?}"
@@ -114,9 +118,8 @@ pub fn run(target: &str, data: &[u8]) {
                 "type": "a(sasasttttuii)",
                 "data": [["/bin/x", argv, ["no-env-expand"], 0, 0, 0, 0, 0, 0, 0]],
             });
-            let doc = format!(
-                "{exec}\n{{\"type\":\"t\",\"data\":0}}\n{{\"type\":\"as\",\"data\":[]}}\n"
-            );
+            let doc =
+                format!("{exec}\n{{\"type\":\"t\",\"data\":0}}\n{{\"type\":\"as\",\"data\":[]}}\n");
             let (commands, _, _) = systemd::parse_bus_exec(&doc).expect("busctl's own output");
             assert_eq!(commands[0].argv, argv);
             assert_eq!(commands[0].flags, ["no-env-expand"]);
@@ -136,6 +139,45 @@ pub fn run(target: &str, data: &[u8]) {
                     assert!(!q.contains([' ', '"', '\'', '\\', '$', '%']), "{q:?}");
                 }
             }
+        }
+        "redaction" => {
+            // The input is a secret, a NUL, then text; the secret is planted in the middle of
+            // the text and written through the redacting writer in pieces cut where the
+            // text's bytes say. No registered secret may come out, however it was cut, and
+            // redacting twice changes nothing.
+            let (secret, rest) = text.split_once('\0').unwrap_or(("s3cr3tValue", &text));
+            if !crate::secrets::add(secret) {
+                return;
+            }
+            let secret = secret.trim_matches(|c: char| c == '\n' || c == '\r');
+            let middle = rest.len() / 2;
+            let middle = (0..=middle)
+                .rev()
+                .find(|i| rest.is_char_boundary(*i))
+                .unwrap_or(0);
+            let planted = format!("{}{secret}{}", &rest[..middle], &rest[middle..]);
+            let bytes = planted.as_bytes();
+            let mut out = crate::secrets::Redacting::new(Vec::new());
+            let mut at = 0;
+            for (i, b) in data.iter().enumerate() {
+                if at >= bytes.len() {
+                    break;
+                }
+                let n = 1 + usize::from(*b) % 7 + i % 3;
+                let end = (at + n).min(bytes.len());
+                std::io::Write::write_all(&mut out, &bytes[at..end]).expect("vec");
+                at = end;
+            }
+            std::io::Write::write_all(&mut out, &bytes[at..]).expect("vec");
+            std::io::Write::flush(&mut out).expect("vec");
+            let written = String::from_utf8_lossy(out.get_ref()).into_owned();
+            assert!(
+                !written.contains(secret),
+                "leaked {secret:?} in {written:?}"
+            );
+            let once = crate::secrets::redact(&planted).into_owned();
+            assert!(!once.contains(secret), "leaked {secret:?} in {once:?}");
+            assert_eq!(crate::secrets::redact(&once), once, "not idempotent");
         }
         other => panic!("unknown fuzz target `{other}`"),
     }

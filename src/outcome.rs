@@ -82,6 +82,21 @@ pub struct Waived {
 }
 
 impl CheckResult {
+    /// The result with every secret masked in its message, details, fix reason and waiver
+    /// (`crate::secrets::redact`), before any reporter escapes, strips or folds it: whatever a
+    /// reporter does to the text afterwards, the mask stays a mask.
+    pub fn redacted(mut self) -> Self {
+        self.message = crate::secrets::redact_string(self.message);
+        for value in self.details.values_mut() {
+            redact_value(value);
+        }
+        self.no_fix = self.no_fix.map(crate::secrets::redact_string);
+        if let Some(w) = self.waived.as_mut() {
+            w.reason = crate::secrets::redact_string(std::mem::take(&mut w.reason));
+        }
+        self
+    }
+
     pub fn new(status: Status, message: impl Into<String>) -> Self {
         CheckResult {
             status,
@@ -113,6 +128,23 @@ impl CheckResult {
 }
 
 pub use crate::text::one_line;
+
+/// Masks secrets in every string of a JSON value, keys included.
+fn redact_value(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = crate::secrets::redact_string(std::mem::take(s)),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
+        serde_json::Value::Object(map) => {
+            let entries: Vec<(String, serde_json::Value)> =
+                std::mem::take(map).into_iter().collect();
+            for (key, mut v) in entries {
+                redact_value(&mut v);
+                map.insert(crate::secrets::redact_string(key), v);
+            }
+        }
+        _ => {}
+    }
+}
 
 #[cfg(test)]
 mod tests {

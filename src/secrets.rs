@@ -114,8 +114,21 @@ pub fn add(value: &str) -> bool {
         forms.push(json[1..json.len() - 1].to_string());
     }
     forms.push(xml_escaped(value));
-    // TAP escapes `#` in descriptions (report/tap.rs).
+    // TAP escapes `#` in descriptions, and quotes YAML scalars with `\\` and `\"` (report/tap.rs).
     forms.push(value.replace('#', "\\#"));
+    forms.push(value.replace('\\', "\\\\").replace('"', "\\\""));
+    // JUnit's writer (quick-junit) drops control characters and ANSI colour sequences, then
+    // escapes XML.
+    let stripped = strip_controls(value);
+    if stripped != value {
+        forms.push(xml_escaped(&stripped));
+        forms.push(stripped);
+    }
+    // Messages are folded onto one line (`a | b`) before any reporter sees them.
+    let folded = crate::text::one_line(value);
+    if folded != value {
+        forms.push(folded);
+    }
     // A multi-line secret (a PEM key) may reach an output a line at a time; a key's last
     // line is often short, but eight base64 characters are still its own.
     if value.contains('\n') {
@@ -208,14 +221,24 @@ pub fn discover(text: &str) {
 }
 
 /// `text` with every secret replaced by `***`: each registered value, then each value that
-/// follows a secret flag or key in `text` itself.
+/// follows a secret flag or key in `text` itself. It repeats until no registered value is
+/// left, because a mask next to what surrounds it can spell a secret again (`z***` in
+/// `zzz***`); each replacement shortens the text (a value is longer than the mask), so it
+/// ends, and redacting the result again changes nothing.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let registry = read();
     let mut out = Cow::Borrowed(text);
     if ANY_VALUE.load(Ordering::Acquire) {
-        for value in &registry.values {
-            if out.contains(value.as_str()) {
-                out = Cow::Owned(out.replace(value.as_str(), MASK));
+        loop {
+            let mut changed = false;
+            for value in &registry.values {
+                if out.contains(value.as_str()) {
+                    out = Cow::Owned(out.replace(value.as_str(), MASK));
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
             }
         }
     }
@@ -445,6 +468,49 @@ fn value_at(bytes: &[u8], at: usize, quote: Option<u8>, spaces: bool) -> Option<
     (end > at).then_some((at, end))
 }
 
+/// The length of the longest end of `chunk` that is the start (not the whole) of a registered
+/// value spanning lines, so a writer can hold it back until it knows the rest.
+fn multi_line_prefix(chunk: &[u8]) -> usize {
+    if !ANY_VALUE.load(Ordering::Acquire) {
+        return 0;
+    }
+    let registry = read();
+    let mut keep = 0;
+    for value in registry.values.iter().filter(|v| v.contains('\n')) {
+        let v = value.as_bytes();
+        for k in (keep + 1..v.len().min(chunk.len() + 1)).rev() {
+            if chunk.ends_with(&v[..k]) {
+                keep = k;
+                break;
+            }
+        }
+    }
+    keep
+}
+
+/// `value` without what quick-junit drops from JUnit text: ANSI escape sequences (ESC `[` ...
+/// a final letter) and control characters other than tab, newline and carriage return.
+fn strip_controls(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn xml_escaped(value: &str) -> String {
     value
         .replace('&', "&amp;")
@@ -470,6 +536,11 @@ impl<W: Write> Redacting<W> {
         }
     }
 
+    /// What has gone through so far (the fuzz harness looks at it).
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     fn emit(&mut self, upto: usize) -> std::io::Result<()> {
         let chunk: Vec<u8> = self.pending.drain(..upto).collect();
         let text = String::from_utf8_lossy(&chunk);
@@ -486,7 +557,12 @@ impl<W: Write> Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(buf);
         if let Some(last) = self.pending.iter().rposition(|&b| b == b'\n') {
-            self.emit(last + 1)?;
+            // Complete lines go out, except a tail that may be the first lines of a
+            // multi-line secret whose rest is still to come.
+            let keep = multi_line_prefix(&self.pending[..=last]);
+            if last + 1 > keep {
+                self.emit(last + 1 - keep)?;
+            }
         }
         Ok(buf.len())
     }
@@ -659,6 +735,24 @@ mod tests {
         // Too short to be taken as a value everywhere.
         discover("token: shorty");
         assert_eq!(redact("shorty"), "shorty");
+    }
+
+    #[test]
+    fn redaction_is_idempotent_and_a_mask_never_rebuilds_a_secret() {
+        assert!(add("zY***"));
+        let once = redact("zYzYzY*** and zY***").into_owned();
+        assert!(!once.contains("zY***"), "{once}");
+        assert_eq!(redact(&once), once);
+    }
+
+    #[test]
+    fn the_forms_reporters_make_are_registered() {
+        assert!(add("kq9\nzx8"));
+        assert_eq!(redact("got kq9 | zx8 here"), "got *** here");
+        assert!(add("hQ\u{1}mK2x\u{1b}[31mZ"));
+        assert_eq!(redact("m=hQmK2xZ."), "m=***.");
+        assert!(add("tW\tq\"uX"));
+        assert_eq!(redact(r#"message: "tW	q\"uX""#), r#"message: "***""#);
     }
 
     #[test]

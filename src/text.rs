@@ -56,7 +56,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             return None;
         }
         if b.get(int) == Some(&b'.') {
-            let frac = b[int + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let frac = b[int + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
             return (frac > 0).then_some(int + 1 + frac);
         }
         Some(int)
@@ -96,7 +99,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     if total > 0.0 && total < 0.001 {
-        return Err(format!("`{text}` is under a millisecond, too short for a duration"));
+        return Err(format!(
+            "`{text}` is under a millisecond, too short for a duration"
+        ));
     }
     seconds(total).ok_or_else(bad)
 }
@@ -138,10 +143,33 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("1h2m3s500ms"), Ok(Duration::from_millis(3_723_500)));
+        assert_eq!(
+            parse_duration("1h2m3s500ms"),
+            Ok(Duration::from_millis(3_723_500))
+        );
         for bad in [
-            "", "0", "-1", "s", "10x", "1m30", "m1", "1..5s", "soon", "1e-10", "+5", "1e3", "1E2",
-            "1s1s", "1h1m1h", ".5", "5.", "1s1h", "0.0000001", "0s", "nan", "inf",
+            "",
+            "0",
+            "-1",
+            "s",
+            "10x",
+            "1m30",
+            "m1",
+            "1..5s",
+            "soon",
+            "1e-10",
+            "+5",
+            "1e3",
+            "1E2",
+            "1s1s",
+            "1h1m1h",
+            ".5",
+            "5.",
+            "1s1h",
+            "0.0000001",
+            "0s",
+            "nan",
+            "inf",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

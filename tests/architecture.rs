@@ -163,12 +163,15 @@ fn no_two_files_import_from_each_other_even_through_others() {
         let mut out = BTreeSet::new();
         for line in text.lines() {
             let code = line.split("//").next().unwrap_or("");
-            for (prefix, base) in [("crate::", Vec::new()), ("super::", {
-                let mut parent = own.clone();
-                // In a/b.rs and in a/b/mod.rs alike, `super` is the parent of module a::b.
-                parent.pop();
-                parent
-            })] {
+            for (prefix, base) in [
+                ("crate::", Vec::new()),
+                ("super::", {
+                    let mut parent = own.clone();
+                    // In a/b.rs and in a/b/mod.rs alike, `super` is the parent of module a::b.
+                    parent.pop();
+                    parent
+                }),
+            ] {
                 for (i, _) in code.match_indices(prefix) {
                     if prefix == "super::" && i >= 1 && code[..i].ends_with("::") {
                         continue;
@@ -225,5 +228,9 @@ fn no_two_files_import_from_each_other_even_through_others() {
     for node in edges.keys() {
         visit(node, &edges, &mut Vec::new(), &mut done, &mut cycles);
     }
-    assert!(cycles.is_empty(), "files that use each other:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "files that use each other:\n{}",
+        cycles.join("\n")
+    );
 }

@@ -373,3 +373,43 @@ fn a_secrets_list_that_is_not_a_list_of_names_is_an_error_naming_the_file_and_li
         out.stderr
     );
 }
+
+#[test]
+fn secrets_that_reporters_would_transform_are_masked_in_every_format() {
+    // Each secret is one a reporter used to let through: short lines folded into one
+    // (`kq7 | zx9`) or printed raw under -v; a control character JUnit strips; a tab and a
+    // quote TAP quotes; a `*` that a mask next to it rebuilt. None of their pieces may appear.
+    let t = crate::support::Test::new().file(
+        "c/s.rhai",
+        &crate::support::check(
+            "s",
+            r#"let a = secret("kq7\nzx9");
+               let b = secret("hsQ\u0001mK2xW");
+               let c = secret("tbW\tq\"uXY");
+               let d = secret("zJ***");
+               fail(`got ${a} and ${b} and ${c} and zJzJ***`, #{ a: a, b: b, c: c, d: d })"#,
+        ),
+    );
+    let forbidden = ["kq7", "zx9", "mK2xW", "hsQ", "tbW", "uXY", "zJ"];
+    for format in ["human", "json", "junit", "tap", "nagios", "prometheus"] {
+        for verbose in [&[][..], &["-v"][..]] {
+            let mut args = vec!["run", "c", "--format", format];
+            args.extend_from_slice(verbose);
+            let out = t.run(&args);
+            for piece in forbidden {
+                assert!(
+                    !out.stdout.contains(piece) && !out.stderr.contains(piece),
+                    "{format} {verbose:?} shows `{piece}`:\n{}\n{}",
+                    out.stdout,
+                    out.stderr
+                );
+            }
+            if format != "prometheus" && format != "nagios" {
+                assert!(
+                    out.stdout.contains("***"),
+                    "{format}: the message never arrived"
+                );
+            }
+        }
+    }
+}

@@ -236,4 +236,3 @@ fn run_until_ready(
     summary.duration = started.elapsed();
     Ok((summary, results))
 }
-

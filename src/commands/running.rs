@@ -156,22 +156,24 @@ pub(crate) fn run_and_report<'a>(
     let mut write_error: Option<std::io::Error> = None;
     let today = crate::waivers::today();
     let mut notes: Vec<String> = Vec::new();
-    let mut deliver =
-        |index: usize, mut result: CheckResult, reporter: &mut Box<dyn Reporter + 'a>| {
-            for note in options.waivers.apply(&items[index].id, &mut result, &today) {
-                if !notes.contains(&note) {
-                    notes.push(note);
-                }
+    let mut deliver = |index: usize, result: CheckResult, reporter: &mut Box<dyn Reporter + 'a>| {
+        // Secrets are masked before a reporter transforms the text (escapes, strips,
+        // folds); the output writers mask again what reporters add.
+        let mut result = result.redacted();
+        for note in options.waivers.apply(&items[index].id, &mut result, &today) {
+            if !notes.contains(&note) {
+                notes.push(note);
             }
-            for (i, ready) in sequencer.push(index, result) {
-                if write_error.is_none()
-                    && let Err(e) = reporter.check_finished(&items[i], &ready)
-                {
-                    write_error = Some(e);
-                }
-                results[i] = Some(ready);
+        }
+        for (i, ready) in sequencer.push(index, result) {
+            if write_error.is_none()
+                && let Err(e) = reporter.check_finished(&items[i], &ready)
+            {
+                write_error = Some(e);
             }
-        };
+            results[i] = Some(ready);
+        }
+    };
     for (i, result) in early.into_iter().enumerate() {
         deliver(i, result, &mut reporter);
     }

@@ -537,7 +537,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
     };
     if number == 0 {
-        return Err(format!("size `{text}` is zero: a file, pool or device needs a size"));
+        return Err(format!(
+            "size `{text}` is zero: a file, pool or device needs a size"
+        ));
     }
     number
         .checked_mul(1u64 << shift)
