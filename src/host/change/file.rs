@@ -708,7 +708,8 @@ mod tests {
             assert!(parse_mode(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_mode("0o755"), Ok(0o755));
-        for bad in ["11BB", "1KiBiB", "1GG", "-1G", "1 K B"] {
+        // Zero is no size: `fix::sparse_file(path, "0")` made an empty file.
+        for bad in ["11BB", "1KiBiB", "1GG", "-1G", "1 K B", "0", "0G", "00"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_size("10GB"), Ok(10 << 30));
