@@ -247,6 +247,21 @@ fn changed_steps(doc: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// `(action, state)` of each step of remediation `id` in a JSON document.
+fn steps_of(doc: &serde_json::Value, id: &str) -> Vec<(String, String)> {
+    remediation(doc, id)["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap_or_default().to_string(),
+                s["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// A systemctl step a `--root` run does not run (it would act on this host's manager).
 fn is_staged_systemctl(step: &serde_json::Value) -> bool {
     step["state"] == "unknown"
@@ -993,18 +1008,7 @@ fn kvm_access_uses_the_kvm_group_refuses_root_and_restarts_a_flintlockd_running_
     // chgrp and usermod after it.
     let dry = host.remediate(&["kvm-access", "--dry-run"]);
     assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
-    let steps: Vec<(String, String)> = remediation(&dry.json(), "kvm-access")["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            (
-                s["action"].as_str().unwrap_or_default().to_string(),
-                s["state"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let steps = steps_of(&dry.json(), "kvm-access");
     for (action, state) in [
         ("group kvm", "would_change"),
         ("group of /dev/kvm", "would_change"),
@@ -1151,18 +1155,7 @@ fn a_run_stopped_before_daemon_reload_is_finished_by_the_next_from_systemds_own_
     let second = remediate_live(&manager, dir.path(), &[]);
     assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
     let doc = second.json();
-    let steps: Vec<(String, String)> = remediation(&doc, "containerd-dev")["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            (
-                s["action"].as_str().unwrap_or_default().to_string(),
-                s["state"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let steps = steps_of(&doc, "containerd-dev");
     for (action, state) in [
         ("systemd daemon-reload", "changed"),
         ("restart containerd-dev", "changed"),

@@ -6,22 +6,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::user_manager::{UserManager, unit_quote};
-use crate::support::{Output, Test, check};
+use crate::support::{Output, Test, check, with_suite_lib};
 
 /// Runs one check `s` whose body is `body` against the manager; returns the report.
 fn run_against(manager: &UserManager, body: &str) -> Output {
-    let t = Test::new().file(
-        "c/s.rhai",
-        &format!(
-            "import \"lib/flintlock\" as flintlock;\n{}",
-            check("s", body)
-        ),
-    );
-    std::os::unix::fs::symlink(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/checks/lib"),
-        t.path("c/lib"),
-    )
-    .expect("symlink lib");
+    let t = with_suite_lib(body);
     let env = manager.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = t.run_with_env(&["run", "c", "--format", "json"], &env);

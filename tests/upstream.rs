@@ -4,22 +4,11 @@
 //! image references as containerd 1.7's client resolves them (reference/reference.go,
 //! remotes/docker/registry.go).
 
-use crate::support::{Test, check};
+use crate::support::with_suite_lib;
 
 /// Runs `body` in a check that imports the shipped lib; returns the check's details.
 pub(crate) fn with_lib(body: &str) -> serde_json::Value {
-    let t = Test::new().file(
-        "c/s.rhai",
-        &format!(
-            "import \"lib/flintlock\" as flintlock;\n{}",
-            check("s", body)
-        ),
-    );
-    std::os::unix::fs::symlink(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/checks/lib"),
-        t.path("c/lib"),
-    )
-    .expect("symlink lib");
+    let t = with_suite_lib(body);
     let out = t.run(&["run", "c", "--format", "json"]);
     assert_eq!(out.status("s"), "pass", "{}\n{}", out.stdout, out.stderr);
     out.check("s")["details"].clone()

@@ -117,6 +117,24 @@ pub fn check(id: &str, body: &str) -> String {
     format!("check(#{{ id: \"{id}\", description: \"{id}\", run: || {{ {body} }} }});\n")
 }
 
+/// A test dir whose `c/s.rhai` is one check `s` with `body`, importing the shipped suite's
+/// `lib/flintlock` (a symlink to `checks/lib`), for tests of the lib's own rules.
+pub fn with_suite_lib(body: &str) -> Test {
+    let t = Test::new().file(
+        "c/s.rhai",
+        &format!(
+            "import \"lib/flintlock\" as flintlock;\n{}",
+            check("s", body)
+        ),
+    );
+    std::os::unix::fs::symlink(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/checks/lib"),
+        t.path("c/lib"),
+    )
+    .expect("symlink lib");
+    t
+}
+
 /// The folder of fake executables (`dmsetup`, `systemctl`), for the front of PATH.
 pub fn fake_bin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin")
