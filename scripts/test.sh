@@ -42,17 +42,26 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Tests that need root, or this kind of machine (no device-mapper, systemd not PID 1), are
 # #[ignore]d so a plain `cargo test` passes for a contributor and lists them; here they run.
-# They run in a mount namespace whose /etc/resolv.conf points at a DNS guard that refuses and
-# records every query: tests reach nothing but loopback and their own namespaces, so any
-# name looked up fails the run (scripts/dns-guard.py).
+# They run in network and mount namespaces of their own: only loopback, and the namespaces the
+# tests make themselves, can be reached, so no test can touch another address even by
+# mistake; and /etc/resolv.conf points at a DNS guard that refuses and records every query,
+# so a name looked up fails the run, named (scripts/dns-guard.py).
 guard=$(mktemp -d)
-trap 'kill "$guard_pid" 2>/dev/null || true; rm -rf "$guard"' EXIT
+trap 'rm -rf "$guard"' EXIT
 printf 'nameserver 127.0.0.9\noptions attempts:1 timeout:1\n' > "$guard/resolv.conf"
 : > "$guard/queries"
-python3 scripts/dns-guard.py "$guard/queries" &
-guard_pid=$!
-unshare -m --propagation private sh -c \
-    "mount --bind '$guard/resolv.conf' /etc/resolv.conf && exec cargo test --locked -- --include-ignored"
+unshare -m -n --propagation private sh -c '
+    set -e
+    ip link set lo up
+    mount --bind "$1/resolv.conf" /etc/resolv.conf
+    python3 scripts/dns-guard.py "$1/queries" &
+    guard_pid=$!
+    sleep 0.3 # bound before the first test asks
+    status=0
+    cargo test --locked -- --include-ignored || status=$?
+    kill "$guard_pid" 2>/dev/null || true
+    exit "$status"
+' sh "$guard"
 if [ -s "$guard/queries" ]; then
     echo "scripts/test.sh: tests looked up names outside loopback and their namespaces:" >&2
     sort -u "$guard/queries" | sed 's/^/  /' >&2
