@@ -174,6 +174,20 @@ impl Staged {
         command
     }
 
+    /// Gives the staged flintlockd unit (as the fake systemctl shows it) this command line.
+    pub(crate) fn set_flintlockd_command(&self, command: &str) {
+        let unit = self.state.path().join("systemd/flintlockd.service");
+        let text = std::fs::read_to_string(&unit).expect("unit");
+        std::fs::write(
+            &unit,
+            text.replace(
+                "argv[]=/usr/local/bin/flintlockd run ;",
+                &format!("argv[]={command} ;"),
+            ),
+        )
+        .expect("unit");
+    }
+
     pub(crate) fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.root().join(path.trim_start_matches('/')))
             .unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -826,16 +840,9 @@ fn flintlockd_unit_keeps_tls_and_the_endpoint_and_replaces_the_old_dropin() {
         "tls-cert: /etc/flintlockd/tls.crt\ntls-key: /etc/flintlockd/tls.key\n",
     )
     .expect("config");
-    let unit = host.state.path().join("systemd/flintlockd.service");
-    let text = std::fs::read_to_string(&unit).expect("unit");
-    std::fs::write(
-        &unit,
-        text.replace(
-            "argv[]=/usr/local/bin/flintlockd run ;",
-            "argv[]=/usr/local/bin/flintlockd run --grpc-endpoint 10.0.0.5:9443 --basic-auth-token t0k --insecure ;",
-        ),
-    )
-    .expect("unit");
+    host.set_flintlockd_command(
+        "/usr/local/bin/flintlockd run --grpc-endpoint 10.0.0.5:9443 --basic-auth-token t0k --insecure",
+    );
     // The drop-in an earlier hostscript wrote.
     let dropin = host
         .root()
@@ -879,6 +886,7 @@ fn flintlockd_unit_keeps_tls_and_the_endpoint_and_replaces_the_old_dropin() {
         "[Service]\nExecStart=\nExecStart=/opt/flintlockd run\n",
     )
     .expect("site");
+    let unit = host.state.path().join("systemd/flintlockd.service");
     std::fs::write(
         &unit,
         std::fs::read_to_string(&unit).expect("unit").replace(
@@ -1285,21 +1293,11 @@ fn every_flintlockd_flag_survives_flintlockd_unit_spelled_as_flintlock_spells_it
         ("--insecure", vec!["--insecure"]),
     ] {
         let host = Staged::new();
-        let unit = host.state.path().join("systemd/flintlockd.service");
-        let text = std::fs::read_to_string(&unit).expect("unit");
         // The log flags before `run`, as flintlockd's root command takes them.
-        std::fs::write(
-            &unit,
-            text.replace(
-                "argv[]=/usr/local/bin/flintlockd run ;",
-                &format!(
-                    "argv[]=/usr/local/bin/flintlockd -v 7 run {} {security} ;",
-                    EVERY_FLAG[..18].join(" ")
-                        + " --log-format json --log-output /var/log/flintlockd.log"
-                ),
-            ),
-        )
-        .expect("unit");
+        host.set_flintlockd_command(&format!(
+            "/usr/local/bin/flintlockd -v 7 run {} --log-format json --log-output /var/log/flintlockd.log {security}",
+            EVERY_FLAG[..18].join(" ")
+        ));
         let out = host.remediate(&["flintlockd-unit"]);
         assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
         let written = host.read("/etc/systemd/system/flintlockd.service");

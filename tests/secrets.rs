@@ -66,16 +66,9 @@ fn a_canary_secret_reaches_no_output() {
     let w = work.path();
 
     // flintlockd's token, in `systemctl show` and in the unit file.
-    let shown = host.state.path().join("systemd/flintlockd.service");
-    let text = std::fs::read_to_string(&shown).expect("unit");
-    std::fs::write(
-        &shown,
-        text.replace(
-            "argv[]=/usr/local/bin/flintlockd run ;",
-            "argv[]=/usr/local/bin/flintlockd run --basic-auth-token hsCANARYunit7x8y ;",
-        ),
-    )
-    .expect("show");
+    host.set_flintlockd_command(
+        "/usr/local/bin/flintlockd run --basic-auth-token hsCANARYunit7x8y",
+    );
     let unit = root.join("etc/systemd/system/flintlockd.service");
     let text = std::fs::read_to_string(&unit).expect("unit file");
     std::fs::write(
