@@ -52,10 +52,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("HOSTSCRIPT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
+    let rounds = common::rounds(21);
     let dir = tempfile::tempdir().expect("tempdir");
     let hs = common::hostscript();
     let arg = |p: &Path| p.display().to_string();

@@ -13,10 +13,7 @@ use std::time::Duration;
 use common::{hostscript, measure, median};
 
 fn main() {
-    let rounds: usize = std::env::var("HOSTSCRIPT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
+    let rounds = common::rounds(21);
     let dir = tempfile::tempdir().expect("tempdir");
     let checks = dir.path().join("c");
     std::fs::create_dir_all(&checks).expect("mkdir");

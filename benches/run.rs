@@ -18,10 +18,7 @@ struct Case {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("HOSTSCRIPT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(11);
+    let rounds = common::rounds(11);
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");

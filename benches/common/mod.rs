@@ -53,3 +53,11 @@ pub fn median<T: Copy + Ord>(values: &[T]) -> T {
 pub fn hostscript() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hostscript"))
 }
+
+/// Rounds of a side-by-side bench: `HOSTSCRIPT_BENCH_ROUNDS`, else `default`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("HOSTSCRIPT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
