@@ -52,6 +52,11 @@ pub enum Command {
         after_help = "Examples:\n  hostscript serve checks/\n  hostscript serve checks/ --listen 0.0.0.0:9842 --interval 1m"
     )]
     Serve(ServeArgs),
+    /// Test checks against recorded and hand-written hosts: run every *.test.toml under PATH
+    #[command(
+        after_help = "Examples:\n  hostscript test tests/hosts/\n  hostscript test site/kvm.test.toml --format junit > tests.xml"
+    )]
+    Test(TestArgs),
     /// Merge many hosts' JSON reports into the fleet view (hosts by status, failing checks)
     #[command(
         after_help = "Examples:\n  hostscript merge reports/\n  hostscript merge reports/ --expect host-a,host-b,host-c\n  hostscript merge a.json b.json --format prometheus > fleet.prom"
@@ -149,6 +154,10 @@ pub struct RemediateArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// Refused with a reason: a remediation acts on this host, never on a recording's answers
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub replay: Option<PathBuf>,
 }
 
 /// Vars over the vars.toml files of the script directories.
@@ -351,6 +360,53 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub change: ChangeArgs,
+
+    #[command(flatten)]
+    pub host: HostDataArgs,
+}
+
+/// The host as data: record a run's questions and answers, replay them, show them.
+#[derive(Debug, Args, Default)]
+pub struct HostDataArgs {
+    /// Write every question the checks ask and its answer to FILE (JSON, mode 0600, secrets
+    /// masked): attach it to a bug report
+    #[arg(long, value_name = "FILE", help_heading = "Host as data")]
+    pub record: Option<PathBuf>,
+
+    /// Answer every question from a recording and touch nothing on this host
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Host as data",
+        conflicts_with = "record"
+    )]
+    pub replay: Option<PathBuf>,
+
+    /// Show what the checks matching GLOB asked and saw, passed or not (repeatable)
+    #[arg(long, value_name = "GLOB", help_heading = "Host as data")]
+    pub explain: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files (*.test.toml) or directories to search for them
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = TestFormat::Human, help_heading = "Output")]
+    pub format: TestFormat,
+}
+
+/// How `hostscript test` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// One line per test file, a line per expectation that does not hold
+    Human,
+    /// Test Anything Protocol: one test point per expectation
+    Tap,
+    /// JUnit XML: one suite per test file, one case per expectation
+    Junit,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub(crate) mod interrupt;
 pub mod limits;
 pub(crate) mod outcome;
 pub(crate) mod plan;
+pub mod probe;
 pub(crate) mod remediator;
 pub(crate) mod report;
 pub(crate) mod runner;
@@ -80,6 +81,7 @@ pub fn run(cli: cli::Cli) -> u8 {
                 .and_then(|()| commands::serve::execute(args))
         }
         cli::Command::Merge(args) => commands::merge::execute(args),
+        cli::Command::Test(args) => commands::test::execute(args),
         cli::Command::Completions { shell } => commands::help::completions(shell),
         cli::Command::Man => commands::help::man(),
         cli::Command::Doc {

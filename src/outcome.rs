@@ -70,6 +70,15 @@ pub struct CheckResult {
     pub no_fix: Option<String>,
     /// The waiver that turned this result into `skip`.
     pub waived: Option<Waived>,
+    /// What the check asked the host and a short form of each answer, in order.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One question a check asked and a short form of its answer (JSON: `evidence`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub question: String,
+    pub answer: String,
 }
 
 /// A waiver as a result carries it (JSON: `waiver`).
@@ -88,11 +97,15 @@ impl CheckResult {
     pub fn redacted(mut self) -> Self {
         self.message = crate::secrets::redact_string(self.message);
         for value in self.details.values_mut() {
-            redact_value(value);
+            crate::secrets::redact_json(value);
         }
         self.no_fix = self.no_fix.map(crate::secrets::redact_string);
         if let Some(w) = self.waived.as_mut() {
             w.reason = crate::secrets::redact_string(std::mem::take(&mut w.reason));
+        }
+        for e in &mut self.evidence {
+            e.question = crate::secrets::redact_string(std::mem::take(&mut e.question));
+            e.answer = crate::secrets::redact_string(std::mem::take(&mut e.answer));
         }
         self
     }
@@ -106,6 +119,7 @@ impl CheckResult {
             demoted_from: None,
             no_fix: None,
             waived: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -128,23 +142,6 @@ impl CheckResult {
 }
 
 pub use crate::text::one_line;
-
-/// Masks secrets in every string of a JSON value, keys included.
-fn redact_value(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::String(s) => *s = crate::secrets::redact_string(std::mem::take(s)),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
-        serde_json::Value::Object(map) => {
-            let entries: Vec<(String, serde_json::Value)> =
-                std::mem::take(map).into_iter().collect();
-            for (key, mut v) in entries {
-                redact_value(&mut v);
-                map.insert(crate::secrets::redact_string(key), v);
-            }
-        }
-        _ => {}
-    }
-}
 
 #[cfg(test)]
 mod tests {

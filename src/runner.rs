@@ -35,6 +35,11 @@ pub struct RunnerOptions {
     pub waivers: crate::waivers::Waivers,
     /// The checks running now and since when, for the live line on a terminal.
     pub running: Running,
+    /// Where the checks' questions are answered (`crate::probe`): each call of `execute` is
+    /// one run attempt with a snapshot of its own.
+    pub seam: Arc<crate::probe::Seam>,
+    /// `--explain` globs: checks whose evidence the human report shows even when they pass.
+    pub explain: Vec<glob::Pattern>,
 }
 
 /// Checks running now, by id, with when they started.
@@ -104,6 +109,7 @@ pub fn execute(
 ) {
     let n = checks.len();
     let plan = plan_dependencies(checks);
+    let probes = options.seam.attempt(checks.iter().map(|c| c.id.as_str()));
     let checks: Arc<[CheckDef]> = checks.iter().cloned().collect();
     let queue = Arc::new(Queue {
         state: Mutex::new(QueueState {
@@ -115,11 +121,12 @@ pub fn execute(
     });
     let (events_tx, events) = mpsc::channel::<Event>();
     let start_worker = || {
-        let (engine, checks, queue, events_tx) = (
+        let (engine, checks, queue, events_tx, probes) = (
             engine.clone(),
             checks.clone(),
             queue.clone(),
             events_tx.clone(),
+            probes.clone(),
         );
         let (default_timeout, running) = (options.default_timeout, options.running.clone());
         // A worker that cannot start leaves its checks to the others; with none at all the
@@ -135,6 +142,7 @@ pub fn execute(
                     &events_tx,
                     default_timeout,
                     &running,
+                    &probes,
                 );
             })
             .map(|_| ())
@@ -391,6 +399,7 @@ fn work(
     events: &mpsc::Sender<Event>,
     default_timeout: Duration,
     running: &Running,
+    probes: &Arc<crate::probe::Probes>,
 ) {
     while let Some(index) = queue.pop() {
         let check = &checks[index];
@@ -403,7 +412,18 @@ fn work(
         if events.send(Event::Started(index, started)).is_err() {
             return;
         }
+        let asking = crate::probe::enter(probes, &check.id);
         let mut result = run_body(engine, check, timeout);
+        let trace = asking.finish();
+        result.evidence = trace.evidence;
+        // A gap in a replayed recording is the check's error whatever the script made of
+        // it: a caught `not_recorded` must never become a pass or a fail.
+        if let Some(question) = trace.missed
+            && !(result.status == Status::Error && result.message.contains("not recorded"))
+        {
+            result.status = Status::Error;
+            result.message = format!("not recorded: {question}");
+        }
         result.duration = started.elapsed();
         running
             .lock()
@@ -512,6 +532,8 @@ mod tests {
             excluded: HashMap::new(),
             waivers: crate::waivers::Waivers::default(),
             running: Running::default(),
+            seam: crate::probe::Seam::live(),
+            explain: Vec::new(),
         };
         let mut results = vec![None; loaded.checks.len()];
         execute(Arc::new(engine), &loaded.checks, &options, |i, r| {

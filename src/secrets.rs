@@ -260,6 +260,25 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 }
 
 /// Like [`redact`], for an owned string.
+/// Masks secrets in every string of a JSON value, keys included.
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = redact_string(std::mem::take(s)),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => redact_json_map(map),
+        _ => {}
+    }
+}
+
+/// Masks secrets in every key and string of a JSON object.
+pub fn redact_json_map(map: &mut serde_json::Map<String, serde_json::Value>) {
+    let entries: Vec<(String, serde_json::Value)> = std::mem::take(map).into_iter().collect();
+    for (key, mut v) in entries {
+        redact_json(&mut v);
+        map.insert(redact_string(key), v);
+    }
+}
+
 pub fn redact_string(text: String) -> String {
     match redact(&text) {
         Cow::Borrowed(_) => text,

@@ -10,11 +10,12 @@ fn layer(module: &str) -> Option<usize> {
     Some(match module {
         "text" | "limits" | "budget" | "error" | "outcome" | "interrupt" | "secrets" => 0,
         "host" | "vars" | "plan" | "waivers" | "trust" => 1,
-        "bindings" => 2,
-        "script" => 3,
-        "runner" | "remediator" | "selection" | "target" => 4,
-        "report" => 5,
-        "commands" | "cli" | "fuzz" | "lib" | "main" => 6,
+        "probe" => 2,
+        "bindings" => 3,
+        "script" => 4,
+        "runner" | "remediator" | "selection" | "target" => 5,
+        "report" => 6,
+        "commands" | "cli" | "fuzz" | "lib" | "main" => 7,
         _ => return None,
     })
 }
@@ -69,6 +70,60 @@ fn no_module_imports_from_a_layer_above_it() {
                     }
                     None => {}
                 }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// The read-only primitives reach the host only through the seam (`src/probe/`): no binding
+/// but the remediations' `fix::` calls a host read or blocks on host I/O itself, so a recorded
+/// or replayed run, and the run's snapshot, cannot be bypassed by accident.
+#[test]
+fn bindings_ask_the_host_only_through_the_seam() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bindings");
+    let mut all = Vec::new();
+    files(&dir, &mut all);
+    let forbidden = [
+        "block_on(",
+        "cmd::run(",
+        "fs::stat(",
+        "fs::read(",
+        "fs::kind(",
+        "fs::target_kind(",
+        "free_space(",
+        "read_acl(",
+        "Identity::lookup(",
+        "glob::glob(",
+        "which::which(",
+        "procfs::listeners(",
+        "procfs::unix_listeners(",
+        "procfs::find_processes(",
+        "procfs::cpu_flags(",
+        "link::link(",
+        "link::links(",
+        "net::connect(",
+        "sys::hostname(",
+        "sys::uid(",
+        "sys::kernel_release(",
+        "systemd::unit(",
+        "Dmsetup {",
+        "kmod::Probe",
+        "grpc::client(",
+        "std::fs::",
+        "SystemTime::now(",
+    ];
+    let mut violations = BTreeSet::new();
+    for path in &all {
+        let rel = path.strip_prefix(&dir).expect("under bindings");
+        if rel.starts_with("fix") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for f in forbidden.iter().filter(|f| code.contains(*f)) {
+                violations.insert(format!("bindings/{}:{}: `{f}`", rel.display(), n + 1));
             }
         }
     }

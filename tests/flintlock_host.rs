@@ -28,10 +28,8 @@ pub(crate) const UPLINK: &str = "hs-uplink";
 const UPLINK_ADDRESS: &str = "10.77.0.1";
 const GATEWAY: &str = "10.77.0.254";
 
-/// dmsetup's real output for a healthy devpool (FLINTLOCK_FACTS.md §5.1), and variants.
+/// dmsetup's real output for a healthy devpool (FLINTLOCK_FACTS.md §5.1).
 const HEALTHY_STATUS: &str = "0 209715200 thin-pool 0 1245/2621440 10240/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
-const FULL_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 1638400/1638400 - out_of_data_space discard_passdown queue_if_no_space - 1024\n";
-const NINETY_PERCENT_STATUS: &str = "0 209715200 thin-pool 7 3000/2621440 1474560/1638400 - rw discard_passdown queue_if_no_space - 1024\n";
 const NOT_ROOT_DMSETUP: &str = "/dev/mapper/control: open failed: Permission denied\nFailure to communicate with kernel device-mapper driver.\nIncompatible libdevmapper 1.02.185 (2022-05-18) and kernel driver (unknown version).\nCommand failed.\n";
 
 /// The simulated host: its units in a real systemd manager, fake dmsetup state, configs and
@@ -254,7 +252,7 @@ check_registries = false
     }
 
     /// The same, with extra environment variables (the fakes' versions, PATH).
-    fn run_env(&self, env: &[(&str, &str)], extra: &[&str]) -> Output {
+    pub(crate) fn run_env(&self, env: &[(&str, &str)], extra: &[&str]) -> Output {
         self.run_full(&[], env, extra)
     }
 
@@ -468,27 +466,9 @@ fn the_suite_on_a_simulated_host_and_each_component_broken_in_turn() {
     );
     std::fs::write(&config, &good).expect("restore");
 
-    // The pool out of data space.
-    host.write(&format!("dm/status/{POOL}"), FULL_STATUS);
-    let out = host.run(&[]);
-    assert_eq!(
-        changes(&baseline, &statuses(&out)),
-        expect(&[("thinpool.health", "fail"), ("thinpool.usage", "fail")])
-    );
-    assert_message(&out, "thinpool.health", "out of data space");
-    assert_message(&out, "thinpool.usage", "data 100% used");
-
-    // Data usage at 90 %: a warning, and warnings alone exit 0.
-    host.write(&format!("dm/status/{POOL}"), NINETY_PERCENT_STATUS);
-    let out = host.run(&[]);
-    assert_eq!(
-        changes(&baseline, &statuses(&out)),
-        expect(&[("thinpool.usage", "warn")])
-    );
-    assert_message(&out, "thinpool.usage", "data 90% used");
-    assert_eq!(out.check("thinpool.usage")["details"]["data_percent"], 90.0);
-    assert_eq!(host.run(&["--only", "thinpool.*"]).code, 0);
-    host.write(&format!("dm/status/{POOL}"), HEALTHY_STATUS);
+    // The pool's own states (out of data space, 90% used, needs_check, a status the table
+    // cannot hold) are answers of `dmsetup status`: tests/hosts/thinpool-*.test.toml replay
+    // this host with that one answer edited (`hostscript test`, tests/host_data.rs).
 
     // Not root: run as nobody, with dmsetup answering what it answers without root. Whatever
     // needs root is an error that says so; nothing is reported as a broken component.
@@ -1234,4 +1214,140 @@ fn a_host_set_up_as_the_shipped_defaults_describe_passes() {
         "net.mode_provider",
         "tap networking with the firecracker provider (firecracker (default))",
     );
+}
+
+/// A report without what changes from run to run (durations).
+fn without_durations(mut doc: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.remove("duration_ms");
+    }
+    for check in doc["checks"].as_array_mut().into_iter().flatten() {
+        if let Some(map) = check.as_object_mut() {
+            map.remove("duration_ms");
+        }
+    }
+    doc
+}
+
+/// The host calls of a `-vv` log: one line per question the host answered.
+fn host_calls(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(" host question=").map(|(_, q)| q))
+        .map(|q| q.rsplit_once(" ms=").map_or(q, |(q, _)| q).to_string())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root: scripts/test.sh runs it"]
+fn a_recorded_run_replays_to_the_same_report_with_the_host_gone() {
+    let host = Host::start();
+    let keep = tempfile::tempdir().expect("tempdir");
+    let recording = keep.path().join("host.json");
+    let recorded = host.run(&["-vv", "--record", recording.to_str().expect("utf-8")]);
+    assert!(
+        !recorded.json()["checks"]
+            .as_array()
+            .expect("checks")
+            .is_empty()
+    );
+
+    // One run is one snapshot: no question reached the host twice.
+    let calls = host_calls(&recorded.stderr);
+    assert!(calls.len() > 20, "{}", recorded.stderr);
+    let mut seen = std::collections::HashSet::new();
+    let twice: Vec<&String> = calls.iter().filter(|c| !seen.insert(*c)).collect();
+    assert!(twice.is_empty(), "asked twice: {twice:?}");
+
+    // The file: mode 0600, versioned, with the host, the version and the vars.
+    let meta = std::fs::metadata(&recording).expect("recording");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&recording).expect("read")).expect("json");
+    assert_eq!(doc["format"], "hostscript-recording");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["hostscript"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(doc["vars"]["check_registries"], false);
+    if let Ok(path) = std::env::var("HOSTSCRIPT_WRITE_HOST_RECORDING") {
+        std::fs::copy(&recording, path).expect("copy the recording");
+    }
+
+    // The host goes: containerd, the Flintlock server, the units, the namespace, the files.
+    let vars_toml = host.path("vars.toml");
+    assert!(vars_toml.exists());
+    drop(host);
+    assert!(!vars_toml.exists());
+
+    // A process with no fakes on PATH, no manager to ask and no fake device-mapper state.
+    let checks = Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .arg("run")
+        .arg(&checks)
+        .arg("--replay")
+        .arg(&recording)
+        .args(["--format", "json", "-vv"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("replay");
+    let replayed = crate::support::Output::from_process(out);
+    assert!(
+        host_calls(&replayed.stderr).is_empty(),
+        "a replay asked the host: {}",
+        replayed.stderr
+    );
+    assert_eq!(replayed.code, recorded.code, "{}", replayed.stderr);
+    let (a, b) = (
+        without_durations(recorded.json()),
+        without_durations(replayed.json()),
+    );
+    for (x, y) in a["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .zip(b["checks"].as_array().expect("checks"))
+    {
+        assert_eq!(x, y, "{} differs in the replay", x["id"]);
+    }
+    assert_eq!(a, b);
+
+    // A gap in the recording is that check's error of its own kind; the others go on.
+    let mut edited = doc.clone();
+    let answers = edited["answers"].as_array_mut().expect("answers");
+    let before = answers.len();
+    answers.retain(|e| e["ask"] != "dm.status");
+    assert!(answers.len() < before, "the suite asks dmsetup status");
+    let gap = keep.path().join("gap.json");
+    std::fs::write(&gap, edited.to_string()).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hostscript"))
+        .arg("run")
+        .arg(&checks)
+        .arg("--replay")
+        .arg(&gap)
+        .args(["--format", "json"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("replay");
+    let gapped = crate::support::Output::from_process(out);
+    let status = gapped.check("thinpool.health");
+    assert_eq!(status["status"], "error", "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not recorded: dmsetup status flintlock-dev-thinpool"),
+        "{status}"
+    );
+    for id in ["thinpool.present", "kvm.device", "flintlockd.service"] {
+        assert_eq!(gapped.check(id)["status"], a_status(&a, id), "{id}");
+    }
+}
+
+fn a_status(doc: &serde_json::Value, id: &str) -> serde_json::Value {
+    doc["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == id))
+        .map(|c| c["status"].clone())
+        .unwrap_or_default()
 }

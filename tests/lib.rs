@@ -11,6 +11,7 @@ mod flintlock_host;
 mod fuzz_corpus;
 mod golden;
 mod grpc;
+mod host_data;
 mod hostile;
 mod link;
 mod merge;

@@ -3,15 +3,15 @@
 //! `run` takes an argv array and never a shell string; a script that wants a shell runs
 //! `["sh", "-c", ".."]` itself, visibly. Its timeout is capped by the check's remaining budget.
 
-use std::path::PathBuf;
-
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
-use crate::bindings::{Options, error_at, map, opt};
+use crate::bindings::{Options, ask, error_at, map, opt};
 use crate::budget;
-use crate::host::cmd::{self, CmdError, CommandSpec};
+use crate::host::ErrorKind;
+use crate::host::cmd::CommandOutput;
+use crate::probe::{self, How, Question};
 
-const RUN_OPTIONS: &str = "env, clear_env, cwd, stdin, timeout, max_output";
+const RUN_OPTIONS: &str = "env, clear_env, cwd, stdin, timeout, max_output, fresh";
 
 pub fn module(runtime: tokio::runtime::Handle) -> Module {
     let mut m = Module::new();
@@ -19,16 +19,19 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m.set_native_fn("run", move |ctx: NativeCallContext, argv: Array| {
         run(&ctx, &rt, argv, Map::new())
     });
+    let rt = runtime.clone();
     m.set_native_fn(
         "run",
-        move |ctx: NativeCallContext, argv: Array, options: Map| run(&ctx, &runtime, argv, options),
+        move |ctx: NativeCallContext, argv: Array, options: Map| run(&ctx, &rt, argv, options),
     );
     m.set_native_fn(
         "which",
-        |name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
-            Ok(opt(which::which(name)
-                .ok()
-                .map(|p| p.display().to_string())))
+        move |ctx: NativeCallContext, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            let question = Question::CmdWhich {
+                name: name.to_string(),
+            };
+            let found: Option<String> = ask(&ctx, &runtime, question, How::default())?;
+            Ok(opt(found))
         },
     );
     m
@@ -40,17 +43,25 @@ fn run(
     argv: Array,
     options: Map,
 ) -> Result<Map, Box<EvalAltResult>> {
-    let (spec, limited_by_budget) = spec_from(argv, options).map_err(|e| error_at(ctx, e))?;
-    let output = runtime.block_on(cmd::run(&spec)).map_err(|e| match e {
+    let (question, how, limited_by_budget) =
+        question_from(argv, options).map_err(|e| error_at(ctx, e))?;
+    let program = match &question {
+        Question::CmdRun { argv, .. } => argv.first().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let output: CommandOutput = probe::ask(runtime, question, how).map_err(|e| {
         // Say which clock ran out: the command's own timeout or the whole check's budget.
-        CmdError::TimedOut { program, .. } if limited_by_budget => error_at(
-            ctx,
-            format!(
-                "`{program}` was killed: the check {}",
-                budget::timed_out_message()
-            ),
-        ),
-        other => error_at(ctx, other),
+        if e.kind == ErrorKind::Timeout && limited_by_budget {
+            error_at(
+                ctx,
+                format!(
+                    "`{program}` was killed: the check {}",
+                    budget::timed_out_message()
+                ),
+            )
+        } else {
+            error_at(ctx, e)
+        }
     })?;
     Ok(map([
         ("code", opt(output.code.map(i64::from))),
@@ -68,9 +79,9 @@ fn run(
     ]))
 }
 
-/// Builds the command, and says whether its timeout is the check's remaining budget rather
-/// than the script's own `timeout` option.
-fn spec_from(argv: Array, options: Map) -> Result<(CommandSpec, bool), String> {
+/// Builds the question, how to ask it, and whether its timeout is the check's remaining
+/// budget rather than the script's own `timeout` option.
+fn question_from(argv: Array, options: Map) -> Result<(Question, How, bool), String> {
     let argv: Vec<String> = argv
         .into_iter()
         .map(|a| {
@@ -91,25 +102,40 @@ fn spec_from(argv: Array, options: Map) -> Result<(CommandSpec, bool), String> {
     let requested = opts.seconds("timeout")?;
     let timeout = budget::cap(requested)?;
     let limited_by_budget = requested.is_none_or(|r| r > timeout);
-    let mut spec = CommandSpec::new(argv, timeout);
-    if let Some(env) = opts.map("env")? {
-        spec.env = env
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-    }
-    spec.clear_env = opts.bool("clear_env")?.unwrap_or(false);
-    spec.cwd = opts.string("cwd")?.map(PathBuf::from);
-    spec.stdin = opts.string("stdin")?.map(String::into_bytes);
-    if let Some(max) = opts.int("max_output")? {
-        let limit = crate::limits::STRING_BYTES as i64;
-        if !(0..=limit).contains(&max) {
-            return Err(format!(
-                "cmd::run: option `max_output` must be between 0 and {limit}"
-            ));
+    let env = opts
+        .map("env")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let clear_env = opts.bool("clear_env")?.unwrap_or(false);
+    let cwd = opts.string("cwd")?;
+    let stdin = opts.string("stdin")?;
+    let max_output = match opts.int("max_output")? {
+        None => None,
+        Some(max) => {
+            let limit = crate::limits::STRING_BYTES as i64;
+            if !(0..=limit).contains(&max) {
+                return Err(format!(
+                    "cmd::run: option `max_output` must be between 0 and {limit}"
+                ));
+            }
+            Some(max as usize).filter(|m| *m != crate::host::cmd::DEFAULT_MAX_OUTPUT)
         }
-        spec.max_output = max as usize;
-    }
+    };
+    let fresh = opts.fresh()?;
     opts.finish(RUN_OPTIONS)?;
-    Ok((spec, limited_by_budget))
+    let question = Question::CmdRun {
+        argv,
+        env,
+        clear_env,
+        cwd,
+        stdin,
+        max_output,
+    };
+    let how = How {
+        timeout: Some(timeout),
+        fresh,
+    };
+    Ok((question, how, limited_by_budget))
 }

@@ -6,14 +6,40 @@ use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{HostError, Options, error_at, map, opt};
 use crate::budget;
-use crate::host::dm::{Dmsetup, Parsed, PoolHealth, Segment};
+use crate::host::dm::{self, Parsed, PoolHealth, Segment, Verb};
+use crate::probe::{self, How, Question};
 
 type Runtime = tokio::runtime::Handle;
 
+/// How a script asked: which dmsetup (only when it named one), how long, and whether afresh.
+struct Asking {
+    dmsetup: Option<String>,
+    how: How,
+}
+
+impl Asking {
+    /// dmsetup's output for `verb` on `name`, through the seam.
+    fn output(&self, rt: &Runtime, verb: Verb, name: &str) -> Result<String, HostError> {
+        let (dmsetup, name) = (self.dmsetup.clone(), name.to_string());
+        let question = match verb {
+            Verb::Ls => Question::DmLs { dmsetup },
+            Verb::Targets => Question::DmTargets { dmsetup },
+            Verb::Status => Question::DmStatus { name, dmsetup },
+            Verb::Table => Question::DmTable { name, dmsetup },
+            Verb::Info => Question::DmInfo { name, dmsetup },
+        };
+        probe::ask(rt, question, self.how).map_err(|e| HostError::of(&e))
+    }
+}
+
+fn host(e: dm::DmError) -> HostError {
+    HostError::of(&e)
+}
+
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
-    register(&mut m, &runtime, "list", |rt, dm, _| {
-        let devices = rt.block_on(dm.list()).map_err(|e| HostError::of(&e))?;
+    register(&mut m, &runtime, "list", |rt, asking, _| {
+        let devices = dm::list_from(&asking.output(rt, Verb::Ls, "")?).map_err(host)?;
         Ok(devices
             .into_iter()
             .map(|d| {
@@ -26,8 +52,8 @@ pub fn module(runtime: Runtime) -> Module {
             .collect::<Array>()
             .into())
     });
-    register(&mut m, &runtime, "targets", |rt, dm, _| {
-        let targets = rt.block_on(dm.targets()).map_err(|e| HostError::of(&e))?;
+    register(&mut m, &runtime, "targets", |rt, asking, _| {
+        let targets = dm::targets_from(&asking.output(rt, Verb::Targets, "")?).map_err(host)?;
         Ok(targets
             .into_iter()
             .map(|t| {
@@ -39,18 +65,17 @@ pub fn module(runtime: Runtime) -> Module {
             .collect::<Array>()
             .into())
     });
-    register_named(&mut m, &runtime, "exists", |rt, dm, name| {
-        let devices = rt.block_on(dm.list()).map_err(|e| HostError::of(&e))?;
+    register_named(&mut m, &runtime, "exists", |rt, asking, name| {
+        let devices = dm::list_from(&asking.output(rt, Verb::Ls, "")?).map_err(host)?;
         Ok(devices.iter().any(|d| d.name == name).into())
     });
-    register_named(&mut m, &runtime, "status", |rt, dm, name| {
-        let segments = rt
-            .block_on(dm.status(name))
-            .map_err(|e| HostError::of(&e))?;
+    register_named(&mut m, &runtime, "status", |rt, asking, name| {
+        let text = asking.output(rt, Verb::Status, name)?;
+        let segments = dm::segments_from(Verb::Status, name, &text).map_err(host)?;
         Ok(device_map(name, segments).into())
     });
-    register_named(&mut m, &runtime, "info", |rt, dm, name| {
-        let i = rt.block_on(dm.info(name)).map_err(|e| HostError::of(&e))?;
+    register_named(&mut m, &runtime, "info", |rt, asking, name| {
+        let i = dm::info_from(name, &asking.output(rt, Verb::Info, name)?).map_err(host)?;
         Ok(map([
             ("name", i.name.into()),
             ("live_table", i.live_table.into()),
@@ -63,14 +88,15 @@ pub fn module(runtime: Runtime) -> Module {
         ])
         .into())
     });
-    register_named(&mut m, &runtime, "table", |rt, dm, name| {
-        let segments = rt.block_on(dm.table(name)).map_err(|e| HostError::of(&e))?;
+    register_named(&mut m, &runtime, "table", |rt, asking, name| {
+        let text = asking.output(rt, Verb::Table, name)?;
+        let segments = dm::segments_from(Verb::Table, name, &text).map_err(host)?;
         Ok(device_map(name, segments).into())
     });
     m
 }
 
-type Call = fn(&Runtime, &Dmsetup, &str) -> Result<Dynamic, HostError>;
+type Call = fn(&Runtime, &Asking, &str) -> Result<Dynamic, HostError>;
 
 /// Registers `name()` and `name(#{..})`.
 fn register(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {
@@ -106,19 +132,23 @@ fn invoke(
     options: Map,
     device: &str,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let dm = dmsetup_from(options).map_err(|e| error_at(ctx, e))?;
-    call(runtime, &dm, device).map_err(|e| error_at(ctx, e))
+    let asking = asking_from(options).map_err(|e| error_at(ctx, e))?;
+    call(runtime, &asking, device).map_err(|e| error_at(ctx, e))
 }
 
-fn dmsetup_from(options: Map) -> Result<Dmsetup, String> {
+fn asking_from(options: Map) -> Result<Asking, String> {
     let mut opts = Options::new(options, "dm");
-    let program = opts
-        .string("dmsetup")?
-        .or_else(|| std::env::var("HOSTSCRIPT_DMSETUP").ok())
-        .unwrap_or_else(|| "dmsetup".to_string());
+    let dmsetup = opts.string("dmsetup")?;
     let timeout = budget::cap(opts.seconds("timeout")?)?;
-    opts.finish("dmsetup, timeout")?;
-    Ok(Dmsetup { program, timeout })
+    let fresh = opts.fresh()?;
+    opts.finish("dmsetup, timeout, fresh")?;
+    Ok(Asking {
+        dmsetup,
+        how: How {
+            timeout: Some(timeout),
+            fresh,
+        },
+    })
 }
 
 fn int(n: u64) -> Dynamic {

@@ -4,62 +4,100 @@
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
-use crate::bindings::{Options, error_at, map, opt};
+use crate::bindings::{Options, ask, error_at, map, opt};
 use crate::budget;
-use crate::host::link::{self, Link, LinkError, Netns};
+use crate::host::link::Link;
+use crate::probe::{self, How, Question};
 
-pub fn module() -> Module {
+type Runtime = tokio::runtime::Handle;
+
+pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
-    m.set_native_fn("get", |ctx: NativeCallContext, name: &str| {
-        get(&ctx, name, Map::new())
+    let rt = runtime.clone();
+    m.set_native_fn("get", move |ctx: NativeCallContext, name: &str| {
+        get(&ctx, &rt, name, Map::new())
     });
-    m.set_native_fn("get", |ctx: NativeCallContext, name: &str, o: Map| {
-        get(&ctx, name, o)
+    let rt = runtime.clone();
+    m.set_native_fn("get", move |ctx: NativeCallContext, name: &str, o: Map| {
+        get(&ctx, &rt, name, o)
     });
-    m.set_native_fn("exists", |ctx: NativeCallContext, name: &str| {
-        exists(&ctx, name, Map::new())
+    let rt = runtime.clone();
+    m.set_native_fn("exists", move |ctx: NativeCallContext, name: &str| {
+        exists(&ctx, &rt, name, Map::new())
     });
-    m.set_native_fn("exists", |ctx: NativeCallContext, name: &str, o: Map| {
-        exists(&ctx, name, o)
+    let rt = runtime.clone();
+    m.set_native_fn(
+        "exists",
+        move |ctx: NativeCallContext, name: &str, o: Map| exists(&ctx, &rt, name, o),
+    );
+    let rt = runtime.clone();
+    m.set_native_fn("list", move |ctx: NativeCallContext| {
+        list(&ctx, &rt, Map::new())
     });
-    m.set_native_fn("list", |ctx: NativeCallContext| list(&ctx, Map::new()));
-    m.set_native_fn("list", |ctx: NativeCallContext, o: Map| list(&ctx, o));
+    m.set_native_fn("list", move |ctx: NativeCallContext, o: Map| {
+        list(&ctx, &runtime, o)
+    });
     m
 }
 
+/// The namespace asked about (`None`: this one) and how to ask.
 fn target(
     ctx: &NativeCallContext,
     options: Map,
-) -> Result<(Netns, std::time::Duration), Box<EvalAltResult>> {
+) -> Result<(Option<String>, How), Box<EvalAltResult>> {
     let parse = || -> Result<_, String> {
         let mut opts = Options::new(options, "link");
-        let netns = Netns::from_option(opts.string("netns")?);
+        let netns = opts.string("netns")?.filter(|n| !n.is_empty());
         let timeout = budget::cap(opts.seconds("timeout")?)?;
-        opts.finish("netns, timeout")?;
-        Ok((netns, timeout))
+        let fresh = opts.fresh()?;
+        opts.finish("netns, timeout, fresh")?;
+        Ok((
+            netns,
+            How {
+                timeout: Some(timeout),
+                fresh,
+            },
+        ))
     };
     parse().map_err(|e| error_at(ctx, e))
 }
 
-fn get(ctx: &NativeCallContext, name: &str, options: Map) -> Result<Map, Box<EvalAltResult>> {
-    let (netns, timeout) = target(ctx, options)?;
-    link::link(name, &netns, timeout)
-        .map(link_map)
-        .map_err(|e| error_at(ctx, e))
+fn get(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    name: &str,
+    options: Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    let (netns, how) = target(ctx, options)?;
+    let question = Question::LinkGet {
+        name: name.to_string(),
+        netns,
+    };
+    ask::<Link>(ctx, rt, question, how).map(link_map)
 }
 
-fn exists(ctx: &NativeCallContext, name: &str, options: Map) -> Result<bool, Box<EvalAltResult>> {
-    let (netns, timeout) = target(ctx, options)?;
-    match link::link(name, &netns, timeout) {
+fn exists(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    name: &str,
+    options: Map,
+) -> Result<bool, Box<EvalAltResult>> {
+    let (netns, how) = target(ctx, options)?;
+    let question = Question::LinkGet {
+        name: name.to_string(),
+        netns,
+    };
+    match probe::ask::<Link>(rt, question, how) {
         Ok(_) => Ok(true),
-        Err(LinkError::NoSuchLink { .. }) => Ok(false),
-        Err(e) => Err(error_at(ctx, e)),
+        // Only a missing link is `false`: a missing namespace is an error.
+        Err(f) if f.code.as_deref() == Some("no_such_link") => Ok(false),
+        Err(f) => Err(error_at(ctx, f)),
     }
 }
 
-fn list(ctx: &NativeCallContext, options: Map) -> Result<Array, Box<EvalAltResult>> {
-    let (netns, timeout) = target(ctx, options)?;
-    let links = link::links(&netns, timeout).map_err(|e| error_at(ctx, e))?;
+fn list(ctx: &NativeCallContext, rt: &Runtime, options: Map) -> Result<Array, Box<EvalAltResult>> {
+    let (netns, how) = target(ctx, options)?;
+    let links: Vec<Link> = ask(ctx, rt, Question::LinkList { netns }, how)?;
     Ok(links
         .into_iter()
         .map(|l| Dynamic::from_map(link_map(l)))

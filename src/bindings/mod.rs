@@ -83,15 +83,15 @@ pub fn modules(ctx: &Context) -> Vec<(&'static str, rhai::Module)> {
     let mut all = vec![
         ("vars", vars::module(&ctx.vars)),
         ("cmd", cmd::module(ctx.runtime.clone())),
-        ("fs", fs::module()),
+        ("fs", fs::module(ctx.runtime.clone())),
         ("dm", dm::module(ctx.runtime.clone())),
         ("grpc", grpc::module(ctx.runtime.clone())),
-        ("link", link::module()),
+        ("link", link::module(ctx.runtime.clone())),
         ("net", net::module(ctx.runtime.clone())),
-        ("proc", proc::module()),
-        ("kmod", kmod::module()),
+        ("proc", proc::module(ctx.runtime.clone())),
+        ("kmod", kmod::module(ctx.runtime.clone())),
         ("systemd", systemd::module(ctx.runtime.clone())),
-        ("sys", sys::module()),
+        ("sys", sys::module(ctx.runtime.clone())),
         ("toml", data::toml_module()),
         ("json", data::json_module()),
         ("yaml", data::yaml_module()),
@@ -104,6 +104,17 @@ pub fn modules(ctx: &Context) -> Vec<(&'static str, rhai::Module)> {
         ));
     }
     all
+}
+
+/// Asks the host through the seam (`crate::probe`): the answer as the primitive's type, or a
+/// runtime error at the script's position.
+pub(crate) fn ask<T: serde::de::DeserializeOwned>(
+    ctx: &NativeCallContext,
+    runtime: &tokio::runtime::Handle,
+    question: crate::probe::Question,
+    how: crate::probe::How,
+) -> Result<T, Box<EvalAltResult>> {
+    crate::probe::ask(runtime, question, how).map_err(|e| error_at(ctx, e))
 }
 
 /// A runtime error at the position of the native call, so messages point at the script line.
@@ -290,6 +301,11 @@ impl Options {
                 })
             })
             .transpose()
+    }
+
+    /// `fresh: true`: ask the host again rather than take this run's first answer.
+    pub fn fresh(&mut self) -> Result<bool, String> {
+        Ok(self.bool("fresh")?.unwrap_or(false))
     }
 
     /// Fails on the first key nobody took: a typo must not silently change behaviour.

@@ -5,47 +5,64 @@ use std::net::IpAddr;
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
-use crate::bindings::{Options, error_at, map, opt};
+use crate::bindings::{Options, ask, error_at, map, opt};
 use crate::budget;
-use crate::host::net::{self, Endpoint};
+use crate::host::net::Connected;
 use crate::host::procfs::{self, Listener};
+use crate::probe::{How, Question};
 
-pub fn module(runtime: tokio::runtime::Handle) -> Module {
+type Runtime = tokio::runtime::Handle;
+
+fn listeners(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    owners: bool,
+) -> Result<Vec<Listener>, Box<EvalAltResult>> {
+    ask(ctx, rt, Question::NetListeners { owners }, How::default())
+}
+
+pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
+    let rt = runtime.clone();
     m.set_native_fn(
         "listeners",
-        |ctx: NativeCallContext| -> Result<Array, Box<EvalAltResult>> {
-            let all = procfs::listeners(true).map_err(|e| error_at(&ctx, e))?;
-            Ok(all
+        move |ctx: NativeCallContext| -> Result<Array, Box<EvalAltResult>> {
+            Ok(listeners(&ctx, &rt, true)?
                 .into_iter()
                 .map(|l| Dynamic::from_map(listener_map(l)))
                 .collect())
         },
     );
+    let rt = runtime.clone();
     m.set_native_fn(
         "listening",
-        |ctx: NativeCallContext, port: i64| -> Result<bool, Box<EvalAltResult>> {
+        move |ctx: NativeCallContext, port: i64| -> Result<bool, Box<EvalAltResult>> {
             let port = port_from(port).map_err(|e| error_at(&ctx, e))?;
-            let all = procfs::listeners(false).map_err(|e| error_at(&ctx, e))?;
+            let all = listeners(&ctx, &rt, false)?;
             Ok(all.iter().any(|l| l.is_tcp() && l.port == port))
         },
     );
+    let rt = runtime.clone();
     m.set_native_fn(
         "listening",
-        |ctx: NativeCallContext, address: &str, port: i64| -> Result<bool, Box<EvalAltResult>> {
+        move |ctx: NativeCallContext,
+              address: &str,
+              port: i64|
+              -> Result<bool, Box<EvalAltResult>> {
             let port = port_from(port).map_err(|e| error_at(&ctx, e))?;
             let address: IpAddr = address
                 .trim_matches(['[', ']'])
                 .parse()
                 .map_err(|_| error_at(&ctx, format!("`{address}` is not an IP address")))?;
-            let all = procfs::listeners(false).map_err(|e| error_at(&ctx, e))?;
+            let all = listeners(&ctx, &rt, false)?;
             Ok(all.iter().any(|l| l.is_tcp() && l.serves(address, port)))
         },
     );
+    let rt = runtime.clone();
     m.set_native_fn(
         "unix_listening",
-        |ctx: NativeCallContext, path: &str| -> Result<bool, Box<EvalAltResult>> {
-            let paths = procfs::unix_listeners().map_err(|e| error_at(&ctx, e))?;
+        move |ctx: NativeCallContext, path: &str| -> Result<bool, Box<EvalAltResult>> {
+            let paths: Vec<String> = ask(&ctx, &rt, Question::NetUnixListeners, How::default())?;
             Ok(paths.iter().any(|p| p == path))
         },
     );
@@ -71,22 +88,29 @@ fn port_from(port: i64) -> Result<u16, String> {
 
 fn connect(
     ctx: &NativeCallContext,
-    runtime: &tokio::runtime::Handle,
+    runtime: &Runtime,
     target: &str,
     options: Map,
 ) -> Result<Map, Box<EvalAltResult>> {
     let parse = || -> Result<_, String> {
-        let endpoint = Endpoint::parse(target)?;
+        crate::host::net::Endpoint::parse(target)?;
         let mut opts = Options::new(options, "net::connect");
         let timeout = budget::cap(Some(
             opts.seconds("timeout")?
                 .unwrap_or(std::time::Duration::from_secs(5)),
         ))?;
-        opts.finish("timeout")?;
-        Ok((endpoint, timeout))
+        let fresh = opts.fresh()?;
+        opts.finish("timeout, fresh")?;
+        Ok(How {
+            timeout: Some(timeout),
+            fresh,
+        })
     };
-    let (endpoint, timeout) = parse().map_err(|e| error_at(ctx, e))?;
-    let result = runtime.block_on(net::connect(&endpoint, timeout));
+    let how = parse().map_err(|e| error_at(ctx, e))?;
+    let question = Question::NetConnect {
+        target: target.to_string(),
+    };
+    let result: Connected = ask(ctx, runtime, question, how)?;
     Ok(map([
         ("ok", result.ok.into()),
         ("error", opt(result.error)),

@@ -3,15 +3,30 @@
 
 use rhai::{Array, Dynamic, EvalAltResult, Module, NativeCallContext};
 
-use crate::bindings::{error_at, map, opt};
-use crate::host::procfs;
+use crate::bindings::{ask, map, opt};
+use crate::host::procfs::ProcessInfo;
+use crate::probe::{How, Question};
 
-pub fn module() -> Module {
+type Runtime = tokio::runtime::Handle;
+
+fn find(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    query: &str,
+) -> Result<Vec<ProcessInfo>, Box<EvalAltResult>> {
+    let question = Question::ProcFind {
+        query: query.to_string(),
+    };
+    ask(ctx, rt, question, How::default())
+}
+
+pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
+    let rt = runtime.clone();
     m.set_native_fn(
         "find",
-        |ctx: NativeCallContext, query: &str| -> Result<Array, Box<EvalAltResult>> {
-            let found = procfs::find_processes(query).map_err(|e| error_at(&ctx, e))?;
+        move |ctx: NativeCallContext, query: &str| -> Result<Array, Box<EvalAltResult>> {
+            let found = find(&ctx, &rt, query)?;
             Ok(found
                 .into_iter()
                 .map(|p| {
@@ -36,10 +51,8 @@ pub fn module() -> Module {
     );
     m.set_native_fn(
         "running",
-        |ctx: NativeCallContext, query: &str| -> Result<bool, Box<EvalAltResult>> {
-            Ok(!procfs::find_processes(query)
-                .map_err(|e| error_at(&ctx, e))?
-                .is_empty())
+        move |ctx: NativeCallContext, query: &str| -> Result<bool, Box<EvalAltResult>> {
+            Ok(!find(&ctx, &runtime, query)?.is_empty())
         },
     );
     m

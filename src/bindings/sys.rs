@@ -5,20 +5,60 @@
 
 use rhai::{Array, Dynamic, EvalAltResult, Module, NativeCallContext};
 
-use crate::bindings::error_at;
-use crate::host::{procfs, sys};
+use crate::bindings::{ask, error_at};
+use crate::probe::{How, Question};
 
-pub fn module() -> Module {
+type Runtime = tokio::runtime::Handle;
+
+/// Registers `sys::NAME()` answering `question` as a `T`, converted by `into`.
+fn simple<T, R>(m: &mut Module, rt: &Runtime, name: &str, question: Question, into: fn(T) -> R)
+where
+    T: serde::de::DeserializeOwned + 'static,
+    R: rhai::Variant + Clone,
+{
+    let rt = rt.clone();
+    m.set_native_fn(
+        name,
+        move |ctx: NativeCallContext| -> Result<R, Box<EvalAltResult>> {
+            ask::<T>(&ctx, &rt, question.clone(), How::default()).map(into)
+        },
+    );
+}
+
+pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
-    m.set_native_fn("hostname", || Ok(sys::hostname()));
-    m.set_native_fn("uid", || Ok(i64::from(sys::uid())));
-    m.set_native_fn("is_root", || Ok(sys::uid() == 0));
-    m.set_native_fn("pid", || Ok(i64::from(std::process::id())));
-    m.set_native_fn("time", || {
-        Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64))
-    });
+    let rt = &runtime;
+    simple(&mut m, rt, "hostname", Question::SysHostname, |h: String| h);
+    simple(&mut m, rt, "uid", Question::SysUid, |u: u32| i64::from(u));
+    simple(&mut m, rt, "is_root", Question::SysUid, |u: u32| u == 0);
+    simple(&mut m, rt, "pid", Question::SysPid, |p: u32| i64::from(p));
+    simple(&mut m, rt, "time", Question::SysTime, |t: i64| t);
+    simple(
+        &mut m,
+        rt,
+        "kernel_release",
+        Question::SysKernelRelease,
+        |r: String| r,
+    );
+    simple(
+        &mut m,
+        rt,
+        "cpu_flags",
+        Question::SysCpuFlags,
+        |f: Vec<String>| f.into_iter().map(Dynamic::from).collect::<Array>(),
+    );
+    simple(
+        &mut m,
+        rt,
+        "cpu_virt",
+        Question::SysCpuFlags,
+        |f: Vec<String>| {
+            ["vmx", "svm"]
+                .into_iter()
+                .find(|v| f.iter().any(|x| x == v))
+                .map_or(Dynamic::UNIT, Dynamic::from)
+        },
+    );
     // Sleeps at most what is left of the check's budget, and wakes on a signal: a poll loop
     // must never hold a run past its budget or an interrupt.
     m.set_native_fn(
@@ -30,6 +70,10 @@ pub fn module() -> Module {
                     format!("sys::sleep: `{seconds}` is not a positive number of seconds"),
                 )
             })?;
+            // A replay answers from a recording: waiting would change nothing.
+            if crate::probe::replaying() {
+                return Ok(());
+            }
             let until = std::time::Instant::now()
                 + crate::budget::cap(Some(wanted)).map_err(|e| error_at(&ctx, e))?;
             while crate::interrupt::requested().is_none() {
@@ -40,29 +84,6 @@ pub fn module() -> Module {
                 std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
             }
             Ok(())
-        },
-    );
-    m.set_native_fn(
-        "kernel_release",
-        |ctx: NativeCallContext| -> Result<String, Box<EvalAltResult>> {
-            sys::kernel_release().map_err(|e| error_at(&ctx, e))
-        },
-    );
-    m.set_native_fn(
-        "cpu_flags",
-        |ctx: NativeCallContext| -> Result<Array, Box<EvalAltResult>> {
-            let flags = procfs::cpu_flags().map_err(|e| error_at(&ctx, e))?;
-            Ok(flags.into_iter().map(Dynamic::from).collect())
-        },
-    );
-    m.set_native_fn(
-        "cpu_virt",
-        |ctx: NativeCallContext| -> Result<Dynamic, Box<EvalAltResult>> {
-            let flags = procfs::cpu_flags().map_err(|e| error_at(&ctx, e))?;
-            let found = ["vmx", "svm"]
-                .into_iter()
-                .find(|f| flags.iter().any(|x| x == f));
-            Ok(found.map_or(Dynamic::UNIT, Dynamic::from))
         },
     );
     m

@@ -5,9 +5,12 @@
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
-use crate::bindings::{Options, error_at, map};
+use crate::bindings::{Options, ask, error_at, map};
 use crate::budget;
 use crate::host::systemd;
+use crate::probe::{How, Question};
+
+type Runtime = tokio::runtime::Handle;
 
 pub fn module(runtime: tokio::runtime::Handle) -> Module {
     let mut m = Module::new();
@@ -15,12 +18,13 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str| {
         unit(&ctx, &rt, name, Map::new())
     });
+    let env_rt = runtime.clone();
     m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str, o: Map| {
         unit(&ctx, &runtime, name, o)
     });
     // An EnvironmentFile= as systemd would read it when starting the unit.
-    m.set_native_fn("env_file", |ctx: NativeCallContext, path: &str| {
-        env_file(path).map_err(|e| error_at(&ctx, e))
+    m.set_native_fn("env_file", move |ctx: NativeCallContext, path: &str| {
+        env_file(&ctx, &env_rt, path)
     });
     // One argument as an ExecStart= line spells it, for systemd to pass it as it is.
     m.set_native_fn("quote", |word: &str| Ok(systemd::quote_exec_arg(word)));
@@ -54,10 +58,15 @@ pub fn module(runtime: tokio::runtime::Handle) -> Module {
     m
 }
 
-fn env_file(path: &str) -> Result<Map, String> {
-    let text =
-        crate::host::fs::read(std::path::Path::new(path), 1 << 20).map_err(|e| e.to_string())?;
-    let (vars, dropped) = systemd::parse_env_file(&text).map_err(|e| format!("{path}: {e}"))?;
+fn env_file(ctx: &NativeCallContext, rt: &Runtime, path: &str) -> Result<Map, Box<EvalAltResult>> {
+    // The same question as `fs::read(path)`: systemd reads at most what that reads.
+    let question = Question::FsRead {
+        path: path.to_string(),
+        max_bytes: None,
+    };
+    let text: String = ask(ctx, rt, question, How::default())?;
+    let (vars, dropped) =
+        systemd::parse_env_file(&text).map_err(|e| error_at(ctx, format!("{path}: {e}")))?;
     let vars: Map = vars
         .into_iter()
         .map(|(k, v)| (k.into(), Dynamic::from(v)))
@@ -79,23 +88,28 @@ fn unit(
     name: &str,
     options: Map,
 ) -> Result<Map, Box<EvalAltResult>> {
-    let parse = || -> Result<(systemd::Programs, std::time::Duration), String> {
+    let parse = || -> Result<(Question, How), String> {
         let mut opts = Options::new(options, "systemd::unit");
-        let mut programs = systemd::Programs::from_env();
-        if let Some(p) = opts.string("systemctl")? {
-            programs.systemctl = p;
-        }
-        if let Some(p) = opts.string("busctl")? {
-            programs.busctl = p;
-        }
+        let systemctl = opts.string("systemctl")?;
+        let busctl = opts.string("busctl")?;
         let timeout = budget::cap(opts.seconds("timeout")?)?;
-        opts.finish("systemctl, busctl, timeout")?;
-        Ok((programs, timeout))
+        let fresh = opts.fresh()?;
+        opts.finish("systemctl, busctl, timeout, fresh")?;
+        let question = Question::SystemdUnit {
+            name: name.to_string(),
+            systemctl,
+            busctl,
+        };
+        Ok((
+            question,
+            How {
+                timeout: Some(timeout),
+                fresh,
+            },
+        ))
     };
-    let (programs, timeout) = parse().map_err(|e| error_at(ctx, e))?;
-    let u = runtime
-        .block_on(systemd::unit(name, &programs, timeout))
-        .map_err(|e| error_at(ctx, e))?;
+    let (question, how) = parse().map_err(|e| error_at(ctx, e))?;
+    let u: systemd::Unit = ask(ctx, runtime, question, how)?;
     let exec_start: Array = u
         .exec_start
         .into_iter()

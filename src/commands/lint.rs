@@ -12,6 +12,7 @@ use crate::error::{Result, exit_code};
 
 pub fn execute(args: LintArgs) -> Result<u8> {
     let session = Session::start(SessionOptions {
+        replay_vars: None,
         paths: &args.paths,
         vars_files: &args.vars.files,
         var_flags: &args.vars.flags,

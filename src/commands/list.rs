@@ -12,6 +12,7 @@ use crate::selection::Selector;
 pub fn execute(args: ListArgs) -> Result<u8> {
     let selector = Selector::new(&args.selection.only, &args.selection.tag)?;
     let session = Session::start(SessionOptions {
+        replay_vars: None,
         paths: &args.selection.paths,
         vars_files: &args.selection.vars.files,
         var_flags: &args.selection.vars.flags,

@@ -198,6 +198,7 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
                 }),
                 file: c.file.into(),
                 line: c.line,
+                explain: false,
             };
             let mut result = CheckResult::new(c.status, c.message);
             result.details = c.details;

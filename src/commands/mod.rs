@@ -11,6 +11,7 @@ pub mod remediate;
 pub mod run;
 pub mod running;
 pub mod serve;
+pub mod test;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Session {
     pub jobs: usize,
     /// The names of the run's vars (for lint).
     pub vars_names: Vec<String>,
+    /// The run's vars, as the scripts see them.
+    pub vars: Arc<Vars>,
 }
 
 pub struct SessionOptions<'a> {
@@ -46,6 +49,8 @@ pub struct SessionOptions<'a> {
     pub base_vars_dirs: &'a [PathBuf],
     /// What the scripts may do; `None` means read-only (checks).
     pub remediating: Option<RemediatingOptions>,
+    /// A replayed recording's vars: over the scripts' vars.toml, under `--vars` and `--var`.
+    pub replay_vars: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// For sessions that load remediations.
@@ -72,6 +77,7 @@ impl Session {
         let mut vars = load_vars(
             &discovered,
             options.base_vars_dirs,
+            options.replay_vars,
             options.vars_files,
             options.var_flags,
         )?;
@@ -122,11 +128,12 @@ impl Session {
                     .collect(),
             })),
         };
+        let vars = Arc::new(vars);
         let engine = Arc::new(engine::build(EngineOptions {
             capability,
             roots: discovered.roots(),
             lib_fallbacks,
-            vars: Arc::new(vars.clone()),
+            vars: vars.clone(),
             runtime: runtime.handle().clone(),
         }));
         let mut loaded = loader::load(&engine, &discovered.files, options.load_budget, jobs);
@@ -145,14 +152,17 @@ impl Session {
             loaded,
             jobs,
             vars_names,
+            vars,
         })
     }
 }
 
-/// vars.toml of each checks directory, then `--vars` files, then `--var` flags.
+/// vars.toml of each checks directory, then a replayed recording's vars, then `--vars`
+/// files, then `--var` flags.
 fn load_vars(
     discovered: &Discovered,
     base_dirs: &[PathBuf],
+    replayed: Option<&serde_json::Map<String, serde_json::Value>>,
     files: &[PathBuf],
     flags: &[String],
 ) -> Result<Vars> {
@@ -163,6 +173,13 @@ fn load_vars(
             crate::trust::admit(&defaults).map_err(|reason| Error::Untrusted { reason })?;
             vars.merge_file(&defaults)?;
         }
+    }
+    for (key, value) in replayed.into_iter().flatten() {
+        let value = toml::Value::try_from(value).map_err(|e| Error::Flag {
+            flag: "--replay",
+            message: format!("the recording's var `{key}`: {e}"),
+        })?;
+        vars.set(key.clone(), value);
     }
     for file in files {
         if !file.is_file() {

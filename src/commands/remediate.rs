@@ -15,6 +15,13 @@ use crate::remediator::{self, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
+    if args.replay.is_some() {
+        return Err(Error::Flag {
+            flag: "--replay",
+            message: "remediate changes this host: nothing is applied from a recording's answers"
+                .into(),
+        });
+    }
     let mut vars_files = args.vars.files.clone();
     let base = match &args.checks_dir {
         Some(dir) => crate::commands::existing_dirs("--checks", std::slice::from_ref(dir))?,
@@ -69,6 +76,7 @@ pub fn start(
     };
     let timeout = remediation_timeout(change)?;
     let session = Session::start(SessionOptions {
+        replay_vars: None,
         paths: &remediation_dirs,
         vars_files,
         var_flags,

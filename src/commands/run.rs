@@ -18,6 +18,7 @@ use crate::selection::Selector;
 
 pub fn execute(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     if !args.fix
         && (args.change.dry_run
             || args.change.log.is_some()
@@ -89,6 +90,9 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     };
     drop(live);
     write_outputs(&outputs, &results, &summary)?;
+    if let Some(path) = &args.host.record {
+        crate::commands::running::write_recording(path, &session, &options, started_at)?;
+    }
     // Threads of abandoned checks must not keep the process alive.
     session.runtime.shutdown_background();
     if format == RunFormat::Nagios {

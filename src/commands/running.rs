@@ -61,7 +61,46 @@ pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
             ),
         });
     }
+    if args.fix && (args.host.replay.is_some() || args.host.record.is_some()) {
+        return Err(Error::Flag {
+            flag: if args.host.replay.is_some() {
+                "--replay"
+            } else {
+                "--record"
+            },
+            message: "--fix changes this host mid-run: record or replay a run without --fix".into(),
+        });
+    }
+    if args.host.replay.is_some() && args.retry_timeout.is_some() {
+        return Err(Error::Flag {
+            flag: "--replay",
+            message: "a recording answers once: --retry-timeout would only see the same answers"
+                .into(),
+        });
+    }
+    let explain = args
+        .host
+        .explain
+        .iter()
+        .map(|g| {
+            glob::Pattern::new(g).map_err(|e| Error::Flag {
+                flag: "--explain",
+                message: format!("bad glob `{g}`: {}", e.msg),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let recording = args
+        .host
+        .replay
+        .as_deref()
+        .map(crate::probe::Recording::load)
+        .transpose()
+        .map_err(|message| Error::Flag {
+            flag: "--replay",
+            message,
+        })?;
     let mut session = Session::start(SessionOptions {
+        replay_vars: recording.as_ref().map(|r| &r.vars),
         paths: &args.selection.paths,
         vars_files: &args.selection.vars.files,
         var_flags: &args.selection.vars.flags,
@@ -97,6 +136,12 @@ pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
         excluded,
         waivers,
         running: runner::Running::default(),
+        seam: match recording {
+            Some(recording) => crate::probe::Seam::replay(recording),
+            None if args.host.record.is_some() => crate::probe::Seam::record(),
+            None => crate::probe::Seam::live(),
+        },
+        explain,
     };
     Ok(Prepared {
         session,
@@ -149,6 +194,9 @@ pub(crate) fn run_and_report<'a>(
     }
     let offset = items.len();
     items.extend(checks.iter().map(Item::from_check));
+    for item in &mut items {
+        item.explain = options.explain.iter().any(|g| g.matches(&item.id));
+    }
 
     let mut reporter = make(&items);
     let mut results: Vec<Option<CheckResult>> = vec![None; items.len()];
@@ -192,11 +240,44 @@ pub(crate) fn run_and_report<'a>(
         .zip(results)
         .filter_map(|(item, result)| result.map(|r| (item, r)))
         .collect();
-    let summary = Summary::new(&finished, started.elapsed(), crate::host::sys::hostname());
+    let host = options
+        .seam
+        .replayed_host
+        .clone()
+        .unwrap_or_else(crate::host::sys::hostname);
+    let summary = Summary::new(&finished, started.elapsed(), host);
     if let Some(e) = write_error {
         return Err(Error::Output(e));
     }
     reporter.finish(&summary).map_err(Error::Output)?;
     let _ = std::io::stderr().flush();
     Ok((summary, finished))
+}
+
+/// `--record FILE`: the run's questions and answers, with the host, the time, this
+/// version and the vars, written atomically with mode 0600 and every secret masked.
+pub(crate) fn write_recording(
+    path: &std::path::Path,
+    session: &Session,
+    options: &RunnerOptions,
+    started: std::time::SystemTime,
+) -> Result<()> {
+    let vars = session
+        .vars
+        .iter()
+        .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k.clone(), v)))
+        .collect();
+    let recording = crate::probe::Recording {
+        format: crate::probe::recording::FORMAT.into(),
+        version: crate::probe::recording::VERSION,
+        hostname: crate::host::sys::hostname(),
+        time: humantime::format_rfc3339_seconds(started).to_string(),
+        hostscript: env!("CARGO_PKG_VERSION").into(),
+        vars,
+        answers: options.seam.transcript(),
+    };
+    recording.save(path).map_err(|message| Error::Flag {
+        flag: "--record",
+        message,
+    })
 }

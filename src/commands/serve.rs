@@ -74,6 +74,18 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
             message: "serve is read-only: it never remediates".into(),
         });
     }
+    for (given, flag) in [
+        (args.run.host.replay.is_some(), "--replay"),
+        (args.run.host.record.is_some(), "--record"),
+    ] {
+        if given {
+            return Err(Error::Flag {
+                flag,
+                message: "serve asks this host afresh each round; record or replay with `run`"
+                    .into(),
+            });
+        }
+    }
     let prepared = prepare(&args.run)?;
     let listener = TcpListener::bind(&args.listen).map_err(|e| Error::Flag {
         flag: "--listen",

@@ -54,16 +54,29 @@ impl CommandSpec {
 /// Output kept per stream unless a script asks for more.
 pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommandOutput {
-    /// Exit code, or `None` when a signal ended the program.
+    /// Exit code, or `None` when a signal ended the program. An answer written by hand
+    /// without one exited 0.
+    #[serde(default = "exited_zero")]
     pub code: Option<i32>,
+    #[serde(default)]
     pub signal: Option<i32>,
+    #[serde(default)]
     pub stdout: String,
+    #[serde(default)]
     pub stderr: String,
+    #[serde(default)]
     pub stdout_truncated: bool,
+    #[serde(default)]
     pub stderr_truncated: bool,
+    #[serde(default, rename = "duration_ms", with = "crate::host::millis")]
     pub duration: Duration,
+}
+
+fn exited_zero() -> Option<i32> {
+    Some(0)
 }
 
 #[derive(Debug, thiserror::Error)]

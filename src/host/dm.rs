@@ -32,67 +32,51 @@ pub struct Dmsetup {
     pub timeout: Duration,
 }
 
-impl Dmsetup {
-    pub async fn list(&self) -> Result<Vec<Device>, DmError> {
-        let out = self.run(&["ls"], None).await?;
-        parse_ls(&out).map_err(|message| DmError::Parse {
-            args: "ls".into(),
-            message,
-        })
-    }
+/// What `dmsetup` is asked. Its raw output is the answer a recording keeps (so a replay, and
+/// an answer written by hand, still goes through the parsers below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Ls,
+    Targets,
+    Status,
+    Table,
+    Info,
+}
 
-    pub async fn targets(&self) -> Result<Vec<Target>, DmError> {
-        let out = self.run(&["targets"], None).await?;
-        parse_targets(&out).map_err(|message| DmError::Parse {
-            args: "targets".into(),
-            message,
-        })
-    }
-
-    pub async fn status(&self, name: &str) -> Result<Vec<Segment>, DmError> {
-        self.segments("status", name).await
-    }
-
-    pub async fn table(&self, name: &str) -> Result<Vec<Segment>, DmError> {
-        self.segments("table", name).await
-    }
-
-    /// `dmsetup info` of one device: whether it is suspended, read-only, open, and the
-    /// tables it has (containerd's pkg/dmsetup reads the same columns).
-    pub async fn info(&self, name: &str) -> Result<Info, DmError> {
-        let args = [
-            "info",
-            "--columns",
-            "--noheadings",
-            "--separator",
-            " ",
-            "-o",
-            "name,attr,open,segments,events",
-            name,
-        ];
-        let out = self.run(&args, Some(name)).await?;
-        parse_info(&out).map_err(|message| DmError::Parse {
-            args: format!("info {name}"),
-            message,
-        })
-    }
-
-    async fn segments(&self, verb: &str, name: &str) -> Result<Vec<Segment>, DmError> {
-        let out = self.run(&[verb, name], Some(name)).await?;
-        let kind = if verb == "table" {
-            SegmentKind::Table
-        } else {
-            SegmentKind::Status
+impl Verb {
+    /// dmsetup's arguments for this verb on `name` (ignored by `ls` and `targets`).
+    pub fn args(self, name: &str) -> Vec<String> {
+        let words: &[&str] = match self {
+            Verb::Ls => &["ls"],
+            Verb::Targets => &["targets"],
+            Verb::Status => &["status", name],
+            Verb::Table => &["table", name],
+            // containerd's pkg/dmsetup reads the same columns.
+            Verb::Info => &[
+                "info",
+                "--columns",
+                "--noheadings",
+                "--separator",
+                " ",
+                "-o",
+                "name,attr,open,segments,events",
+                name,
+            ],
         };
-        parse_segments(&out, kind).map_err(|message| DmError::Parse {
-            args: format!("{verb} {name}"),
-            message,
-        })
+        words.iter().map(|w| w.to_string()).collect()
     }
 
-    async fn run(&self, args: &[&str], device: Option<&str>) -> Result<String, DmError> {
+    fn device(self, name: &str) -> Option<&str> {
+        matches!(self, Verb::Status | Verb::Table | Verb::Info).then_some(name)
+    }
+}
+
+impl Dmsetup {
+    /// dmsetup's stdout for `verb` on `name`, or the failure an operator must fix.
+    pub async fn output(&self, verb: Verb, name: &str) -> Result<String, DmError> {
+        let args = verb.args(name);
         let mut argv = vec![self.program.clone()];
-        argv.extend(args.iter().map(|a| a.to_string()));
+        argv.extend(args.iter().cloned());
         let spec = CommandSpec::new(argv, self.timeout);
         let joined = args.join(" ");
         let out = cmd::run(&spec).await.map_err(|e| match e {
@@ -107,8 +91,38 @@ impl Dmsetup {
         if out.code == Some(0) {
             return Ok(out.stdout);
         }
-        Err(classify_failure(&joined, &out.stderr, device))
+        Err(classify_failure(&joined, &out.stderr, verb.device(name)))
     }
+}
+
+fn parse_error(args: String) -> impl FnOnce(String) -> DmError {
+    move |message| DmError::Parse { args, message }
+}
+
+/// `dmsetup ls` output as devices.
+pub fn list_from(text: &str) -> Result<Vec<Device>, DmError> {
+    parse_ls(text).map_err(parse_error("ls".into()))
+}
+
+/// `dmsetup targets` output as targets.
+pub fn targets_from(text: &str) -> Result<Vec<Target>, DmError> {
+    parse_targets(text).map_err(parse_error("targets".into()))
+}
+
+/// `dmsetup status NAME` or `dmsetup table NAME` output as segments.
+pub fn segments_from(verb: Verb, name: &str, text: &str) -> Result<Vec<Segment>, DmError> {
+    let (word, kind) = if verb == Verb::Table {
+        ("table", SegmentKind::Table)
+    } else {
+        ("status", SegmentKind::Status)
+    };
+    parse_segments(text, kind).map_err(parse_error(format!("{word} {name}")))
+}
+
+/// `dmsetup info` of one device: whether it is suspended, read-only, open, and the tables it
+/// has.
+pub fn info_from(name: &str, text: &str) -> Result<Info, DmError> {
+    parse_info(text).map_err(parse_error(format!("info {name}")))
 }
 
 /// Maps dmsetup's complaints to the cause an operator must fix.

@@ -41,8 +41,10 @@ fn io_error(path: &Path, source: std::io::Error) -> FsError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
+    #[default]
     File,
     Dir,
     Symlink,
@@ -84,7 +86,8 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FileStat {
     pub kind: Kind,
     /// Permission bits including setuid/setgid/sticky (`mode & 0o7777`).
@@ -109,14 +112,12 @@ pub struct FileStat {
 /// The kind of `path` without following a final symlink; `None` if nothing is there. A path
 /// that cannot be looked at (a directory on the way denies search) is an error, not "absent".
 pub fn kind(path: &Path) -> Result<Option<Kind>, FsError> {
-    tracing::debug!(path = %path.display(), "fs::kind");
     existing(path, std::fs::symlink_metadata(path))
 }
 
 /// The kind of what `path` points to (following symlinks); `None` if nothing is there (a
 /// dangling symlink included).
 pub fn target_kind(path: &Path) -> Result<Option<Kind>, FsError> {
-    tracing::debug!(path = %path.display(), "fs::exists");
     existing(path, std::fs::metadata(path))
 }
 
@@ -138,7 +139,6 @@ fn existing(
 }
 
 pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
-    tracing::debug!(path = %path.display(), "fs::stat");
     let meta = if follow_symlinks {
         std::fs::metadata(path)
     } else {
@@ -176,10 +176,12 @@ pub fn stat(path: &Path, follow_symlinks: bool) -> Result<FileStat, FsError> {
     })
 }
 
+/// Bytes `fs::read` returns unless a script asks for more.
+pub const DEFAULT_READ_CAP: usize = 1024 * 1024;
+
 /// Reads a file as text (lossy UTF-8), refusing files larger than `max` bytes rather than
 /// returning part of them: half a config file parses into wrong answers.
 pub fn read(path: &Path, max: usize) -> Result<String, FsError> {
-    tracing::debug!(path = %path.display(), "fs::read");
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking open: opening a FIFO without a writer would otherwise block past any budget.
     let file = std::fs::OpenOptions::new()
@@ -217,7 +219,8 @@ pub fn read(path: &Path, max: usize) -> Result<String, FsError> {
 }
 
 /// Space and inodes of the filesystem holding a path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FreeSpace {
     pub bytes_total: u64,
     pub bytes_free: u64,
@@ -228,7 +231,6 @@ pub struct FreeSpace {
 }
 
 pub fn free_space(path: &Path) -> Result<FreeSpace, FsError> {
-    tracing::debug!(path = %path.display(), "fs::free");
     let st = nix::sys::statvfs::statvfs(path)
         .map_err(|e| io_error(path, std::io::Error::from_raw_os_error(e as i32)))?;
     let unit = st.fragment_size() as u64;
@@ -275,12 +277,14 @@ impl Access {
 
 /// A POSIX access ACL as Linux stores it in the `system.posix_acl_access` xattr
 /// (`include/uapi/linux/posix_acl_xattr.h`): a version-2 header, then (tag, perm, id) entries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Acl {
     pub entries: Vec<AclEntry>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AclEntry {
     pub tag: AclTag,
     pub perm: u32,
@@ -288,7 +292,8 @@ pub struct AclEntry {
     pub id: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AclTag {
     UserObj,
     User,
@@ -350,7 +355,6 @@ impl Acl {
 /// which case the mode bits are all there is).
 #[allow(unsafe_code)] // audited FFI: see the SAFETY comment
 pub fn read_acl(path: &Path) -> Result<Option<Acl>, FsError> {
-    tracing::debug!(path = %path.display(), "fs::acl");
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
         io_error(
@@ -421,7 +425,8 @@ impl Access {
 }
 
 /// A user's identity as the kernel would check it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Identity {
     pub name: String,
     pub uid: u32,
@@ -466,7 +471,15 @@ impl Identity {
 
 /// Decides access from the mode bits, as `access(2)` would for that user.
 pub fn access_for(st: &FileStat, who: &Identity) -> Access {
-    access_with_acl(st, None, who)
+    access_with_acl(st, None, who, &group_name)
+}
+
+/// A group's name from the system's group database, if it has one.
+pub fn group_name(gid: u32) -> Option<String> {
+    Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 /// Decides access as the kernel does (`fs/namei.c` `acl_permission_check`,
@@ -475,7 +488,14 @@ pub fn access_for(st: &FileStat, who: &Identity) -> Access {
 /// kernel consults the ACL only when the file's group mode bits (which hold the ACL mask) are
 /// not all clear: `IS_POSIXACL(inode) && (mode & S_IRWXG)`. With a `---` mask it falls back to
 /// the mode bits, so a named user's entry neither grants nor denies anything then.
-pub fn access_with_acl(st: &FileStat, acl: Option<&Acl>, who: &Identity) -> Access {
+/// `group_names` names a group by gid (for `via`): the system's database live, a recording's
+/// answers in a replay.
+pub fn access_with_acl(
+    st: &FileStat,
+    acl: Option<&Acl>,
+    who: &Identity,
+    group_names: &dyn Fn(u32) -> Option<String>,
+) -> Access {
     if who.uid == 0 {
         let any_exec = st.mode & 0o111 != 0 || st.kind == Kind::Dir;
         return Access::from_bits(if any_exec { 7 } else { 6 }, "root".into());
@@ -484,12 +504,7 @@ pub fn access_with_acl(st: &FileStat, acl: Option<&Acl>, who: &Identity) -> Acce
         return Access::from_bits((st.mode >> 6) & 0o7, "owner".into());
     }
     let in_group = |gid: u32| who.gid == gid || who.groups.contains(&gid);
-    let group_name = |gid: u32| {
-        Group::from_gid(Gid::from_raw(gid))
-            .ok()
-            .flatten()
-            .map_or_else(|| gid.to_string(), |g| g.name)
-    };
+    let group_name = |gid: u32| group_names(gid).unwrap_or_else(|| gid.to_string());
     if let Some(acl) = acl
         && st.mode & 0o070 != 0
     {
@@ -501,11 +516,8 @@ pub fn access_with_acl(st: &FileStat, acl: Option<&Acl>, who: &Identity) -> Acce
             .iter()
             .find(|e| e.tag == AclTag::User && e.id == who.uid)
         {
-            let name = User::from_uid(Uid::from_raw(e.id))
-                .ok()
-                .flatten()
-                .map_or_else(|| e.id.to_string(), |u| u.name);
-            return Access::from_bits(e.perm & mask, format!("acl user {name}"));
+            // The entry is the user asked about, so it has their name.
+            return Access::from_bits(e.perm & mask, format!("acl user {}", who.name));
         }
         let matched: Vec<(u32, String)> = acl
             .entries
@@ -556,6 +568,10 @@ mod tests {
             mtime_us: 0,
             rdev: Some((10, 232)),
         }
+    }
+
+    fn access_with_acl_here(st: &FileStat, acl: Option<&Acl>, who: &Identity) -> Access {
+        access_with_acl(st, acl, who, &group_name)
     }
 
     fn who(uid: u32, gid: u32, groups: &[u32]) -> Identity {
@@ -618,7 +634,7 @@ mod tests {
             (0x20, 0, u32::MAX),
         ]))
         .expect("acl");
-        let a = access_with_acl(
+        let a = access_with_acl_here(
             &file(0o670, 0, 108),
             Some(&acl),
             &who(1000, 1000, &[200, 201]),
@@ -634,7 +650,7 @@ mod tests {
             (0x20, 0, u32::MAX),
         ]))
         .expect("acl");
-        let a = access_with_acl(
+        let a = access_with_acl_here(
             &file(0o640, 0, 108),
             Some(&masked),
             &who(1000, 1000, &[108]),
@@ -658,7 +674,7 @@ mod tests {
             (0x20, 6, u32::MAX),
         ]))
         .expect("acl");
-        let a = access_with_acl(&file(0o606, 0, 0), Some(&acl), &who(65534, 65534, &[65534]));
+        let a = access_with_acl_here(&file(0o606, 0, 0), Some(&acl), &who(65534, 65534, &[65534]));
         assert_eq!((a.read, a.write, a.via.as_str()), (true, true, "other"));
     }
 

@@ -9,7 +9,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum State {
     Loaded,
     Builtin,
@@ -28,11 +29,13 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModuleState {
     pub name: String,
     pub state: State,
     /// Which source decided, or why none could.
+    #[serde(default)]
     pub reason: String,
 }
 
@@ -72,7 +75,6 @@ impl Probe {
     }
 
     pub fn state(&self, name: &str) -> ModuleState {
-        tracing::debug!(name, "kmod::state");
         let name = name.replace('-', "_");
         let decided = |state: State, reason: String| ModuleState {
             name: name.clone(),

@@ -76,14 +76,16 @@ impl Netns {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Address {
-    pub family: &'static str,
+    pub family: String,
     pub address: IpAddr,
     pub prefix_len: u8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Link {
     pub index: u32,
     pub name: String,
@@ -109,7 +111,6 @@ pub struct Link {
 
 /// All links of a namespace, in index order.
 pub fn links(netns: &Netns, timeout: Duration) -> Result<Vec<Link>, LinkError> {
-    tracing::debug!("link::list");
     let ns = netns.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -130,7 +131,6 @@ pub fn links(netns: &Netns, timeout: Duration) -> Result<Vec<Link>, LinkError> {
 
 /// One link by name.
 pub fn link(name: &str, netns: &Netns, timeout: Duration) -> Result<Link, LinkError> {
-    tracing::debug!(name, "link::get");
     links(netns, timeout)?
         .into_iter()
         .find(|l| l.name == name)
@@ -242,7 +242,7 @@ fn address_of(msg: &AddressMessage) -> Option<Address> {
             _ => None,
         })
     })?;
-    let family = if address.is_ipv4() { "inet" } else { "inet6" };
+    let family = if address.is_ipv4() { "inet" } else { "inet6" }.to_string();
     Some(Address {
         family,
         address,

@@ -17,7 +17,8 @@ pub mod systemd;
 
 /// What kind of failure a host error is, for scripts to branch on (`e.kind`) instead of
 /// matching message text. The message stays for people.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The caller lacks the right (not root, a mode or ACL refuses).
     PermissionDenied,
@@ -32,6 +33,9 @@ pub enum ErrorKind {
     Invalid,
     /// It answered with a failure of its own.
     Failed,
+    /// Replaying a recording (`--replay`, `hostscript test`) that holds no answer to the
+    /// question: a gap in the recording, never a fact about the host.
+    NotRecorded,
 }
 
 impl ErrorKind {
@@ -43,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Failed => "failed",
+            ErrorKind::NotRecorded => "not_recorded",
         }
     }
 
@@ -165,5 +170,18 @@ impl Kinded for link::LinkError {
             TimedOut { .. } => ErrorKind::Timeout,
             _ => ErrorKind::Failed,
         }
+    }
+}
+
+/// A `Duration` as whole milliseconds in serialised answers (`duration_ms`).
+pub(crate) mod millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        <u64 as serde::Deserialize>::deserialize(d).map(Duration::from_millis)
     }
 }

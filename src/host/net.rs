@@ -35,12 +35,16 @@ impl Endpoint {
 }
 
 /// The outcome of one connection attempt; failing to connect is a result, not an error.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Connected {
     pub ok: bool,
+    #[serde(default)]
     pub error: Option<String>,
     /// What kind of failure `error` is.
+    #[serde(default)]
     pub kind: Option<super::ErrorKind>,
+    #[serde(default, rename = "duration_ms", with = "crate::host::millis")]
     pub duration: Duration,
 }
 

@@ -12,10 +12,11 @@ use std::path::Path;
 use procfs::net::{TcpState, UdpState};
 use procfs::process::{FDTarget, Process};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Listener {
     /// `tcp`, `tcp6`, `udp` or `udp6`: the table the socket was found in.
-    pub proto: &'static str,
+    pub proto: String,
     pub address: IpAddr,
     pub port: u16,
     pub uid: u32,
@@ -57,7 +58,6 @@ pub fn canonical(address: IpAddr) -> IpAddr {
 /// more than the socket tables themselves, so callers that only ask "is anyone listening"
 /// pass `with_owners = false`.
 pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
-    tracing::debug!(with_owners, "net::listeners");
     let owners = if with_owners {
         socket_owners()
     } else {
@@ -79,7 +79,7 @@ pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
             if entry.state == TcpState::Listen && (entry.inode == 0 || seen.insert(entry.inode)) {
                 let (pid, process) = owner(entry.inode);
                 out.push(Listener {
-                    proto,
+                    proto: proto.to_string(),
                     address: entry.local_address.ip(),
                     port: entry.local_address.port(),
                     uid: entry.uid,
@@ -97,7 +97,7 @@ pub fn listeners(with_owners: bool) -> Result<Vec<Listener>, String> {
             {
                 let (pid, process) = owner(entry.inode);
                 out.push(Listener {
-                    proto,
+                    proto: proto.to_string(),
                     address: entry.local_address.ip(),
                     port: entry.local_address.port(),
                     uid: entry.uid,
@@ -160,7 +160,8 @@ pub fn parse_unix_listeners(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProcessInfo {
     pub pid: i32,
     /// The kernel's command name (at most 15 characters).
@@ -175,7 +176,6 @@ pub struct ProcessInfo {
 /// the executable path or argv[0] exactly; otherwise it matches the command name or the base
 /// name of either.
 pub fn find_processes(query: &str) -> Result<Vec<ProcessInfo>, String> {
-    tracing::debug!(query, "proc::find");
     let processes = procfs::process::all_processes().map_err(|e| format!("listing /proc: {e}"))?;
     let mut found = Vec::new();
     for process in processes.flatten() {
@@ -252,7 +252,7 @@ mod tests {
 
     fn listener(address: &str, port: u16) -> Listener {
         Listener {
-            proto: "tcp6",
+            proto: "tcp6".into(),
             address: address.parse().expect("ip"),
             port,
             uid: 0,

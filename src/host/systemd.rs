@@ -29,7 +29,8 @@ pub enum SystemdError {
     Failed { unit: String, message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExecCommand {
     pub path: String,
     pub argv: Vec<String>,
@@ -40,7 +41,8 @@ pub struct ExecCommand {
     pub exact: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Unit {
     pub name: String,
     pub load_state: String,
@@ -69,7 +71,8 @@ pub struct Unit {
     pub main_start_us: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EnvironmentFile {
     pub path: String,
     pub ignore_errors: bool,

@@ -87,6 +87,18 @@ impl<W: Write> Reporter for Human<W> {
         {
             writeln!(self.out, "{indent}{}", self.paint("2", &details))?;
         }
+        // What the check saw: with -v under what did not pass, and under every check
+        // `--explain` names.
+        if item.explain || (self.details && result.status != Status::Pass) {
+            for e in &result.evidence {
+                writeln!(
+                    self.out,
+                    "{indent}{} {}",
+                    self.paint("2", &format!("asked {}:", e.question)),
+                    e.answer
+                )?;
+            }
+        }
         if let Some(fix) = result.fix(item.remediation.as_deref()) {
             writeln!(self.out, "{indent}fix: hostscript remediate {fix}")?;
         } else if let Some(why) = &result.no_fix

@@ -43,6 +43,8 @@ struct CheckRecord {
     /// The waiver that made this result `skip` (`details.waived_status` keeps the real one).
     #[serde(skip_serializing_if = "Option::is_none")]
     waiver: Option<crate::outcome::Waived>,
+    /// What the check asked the host and a short form of each answer, in order.
+    evidence: Vec<crate::outcome::Evidence>,
 }
 
 pub struct Json<W: Write> {
@@ -74,6 +76,7 @@ impl<W: Write> Reporter for Json<W> {
             demoted_from: result.demoted_from,
             no_fix: result.no_fix.clone(),
             waiver: result.waived.clone(),
+            evidence: result.evidence.clone(),
         });
         Ok(())
     }

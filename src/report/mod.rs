@@ -74,6 +74,9 @@ pub struct Item {
     pub spec: std::sync::Arc<crate::script::define::CheckSpec>,
     pub file: std::sync::Arc<str>,
     pub line: usize,
+    /// `--explain` names it: the human report shows its evidence even when it passes.
+    #[serde(skip)]
+    pub explain: bool,
 }
 
 impl std::ops::Deref for Item {
@@ -90,6 +93,7 @@ impl Item {
             spec: check.spec.clone(),
             file: check.script.display_path.clone(),
             line: check.line,
+            explain: false,
         }
     }
 
@@ -108,6 +112,7 @@ impl Item {
             }),
             file: failure.diagnostic.file.display().to_string().into(),
             line: failure.diagnostic.line.unwrap_or(0),
+            explain: false,
         };
         (
             item,
@@ -301,27 +306,8 @@ pub fn write_files(
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("not a file name"))?
-        .to_string_lossy();
-    let temp = dir.join(format!(".{name}.hostscript-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(crate::secrets::redact(&String::from_utf8_lossy(bytes)).as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    let text = crate::secrets::redact(&String::from_utf8_lossy(bytes)).into_owned();
+    crate::text::write_atomically(path, text.as_bytes(), 0o666)
 }
 
 /// Buffers out-of-order results and hands them on in declaration order.

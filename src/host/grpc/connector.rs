@@ -68,11 +68,16 @@ impl std::fmt::Display for Target {
 }
 
 /// TLS settings of a call; `None` means plaintext.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     pub skip_verify: bool,
 }
