@@ -19,15 +19,6 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The questions of a `-vv` log, one per host call.
-fn questions(stderr: &str) -> Vec<String> {
-    stderr
-        .lines()
-        .filter_map(|l| l.split_once(" host question=").map(|(_, q)| q))
-        .map(|q| q.rsplit_once(" ms=").map_or(q, |(q, _)| q).to_string())
-        .collect()
-}
-
 fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -44,7 +35,7 @@ fn main() {
         };
         let started = Instant::now();
         let out = host.run_env(env, &["-vv"]);
-        (started.elapsed(), questions(&out.stderr))
+        (started.elapsed(), flintlock_host::host_calls(&out.stderr))
     };
     // Warm both; the counts come from these runs (they do not vary between runs).
     let (_, before) = run(false);

@@ -1230,7 +1230,7 @@ fn without_durations(mut doc: serde_json::Value) -> serde_json::Value {
 }
 
 /// The host calls of a `-vv` log: one line per question the host answered.
-fn host_calls(stderr: &str) -> Vec<String> {
+pub(crate) fn host_calls(stderr: &str) -> Vec<String> {
     stderr
         .lines()
         .filter_map(|l| l.split_once(" host question=").map(|(_, q)| q))

@@ -406,3 +406,42 @@ fn others_unchanged_names_a_verdict_the_edit_changed_beside_the_expected_one() {
     );
     assert!(!out.stdout.contains("three is"), "{}", out.stdout);
 }
+
+/// Every `[[answer]]` docs/HOST-AS-DATA.md shows is one `hostscript test` accepts: the syntax
+/// for a command, a file, a unit and a dmsetup status cannot drift from the parser.
+#[test]
+fn the_documented_answers_are_valid_test_files() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/HOST-AS-DATA.md"))
+            .expect("docs/HOST-AS-DATA.md");
+    let blocks: Vec<String> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block.to_string()))
+        .filter(|block| block.contains("[[answer]]"))
+        .collect();
+    assert!(blocks.len() >= 5, "{}", blocks.len());
+    let mut t = Test::new().file("c/a.rhai", &check("x", r#"pass("x")"#));
+    for (i, block) in blocks.iter().enumerate() {
+        // Without the recording or the checks the examples name: only the form is tested.
+        let mut text: String = block
+            .lines()
+            .filter(|l| {
+                let l = l.trim_start();
+                !l.starts_with("replay")
+                    && !l.starts_with("checks")
+                    && !l.starts_with("others_unchanged")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if let Some((before, _)) = text.clone().split_once("[expect]") {
+            text = before.to_string();
+        }
+        t = t.file(
+            &format!("doc{i}.test.toml"),
+            &format!("checks = [\"c\"]\n{text}\n[expect]\nx = \"pass\"\n"),
+        );
+    }
+    let out = t.run(&["test", "."]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}

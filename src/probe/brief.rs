@@ -115,7 +115,7 @@ fn compact(value: &Value) -> String {
     }
 }
 
-fn cut(text: &str) -> String {
+pub(super) fn cut(text: &str) -> String {
     if text.chars().count() <= CHARS {
         return text.to_string();
     }

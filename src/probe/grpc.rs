@@ -24,8 +24,14 @@ fn failure(e: GrpcError) -> Failure {
     }
 }
 
-fn target(text: &str) -> Result<Target, Failure> {
-    Target::parse(text).map_err(Failure::invalid)
+/// Where to call and how: the target parsed, the options the host's client takes.
+fn prepare(
+    target: &str,
+    options: &GrpcOptions,
+    timeout: Duration,
+) -> Result<(Target, CallOptions), Failure> {
+    let target = Target::parse(target).map_err(Failure::invalid)?;
+    Ok((target, call_options(options, timeout)))
 }
 
 /// The host's call options: the question's, the timeout, and descriptor sets from
@@ -56,8 +62,7 @@ pub fn invoke(
     timeout: Duration,
 ) -> Answer {
     let started = std::time::Instant::now();
-    let target = target(target_text)?;
-    let options = call_options(options, timeout);
+    let (target, options) = prepare(target_text, options, timeout)?;
     let client = grpc::client();
     let _log = CallLog {
         target: target_text.to_string(),
@@ -92,8 +97,7 @@ pub fn list(
     options: &GrpcOptions,
     timeout: Duration,
 ) -> Answer {
-    let target = target(target_text)?;
-    let options = call_options(options, timeout);
+    let (target, options) = prepare(target_text, options, timeout)?;
     let services = runtime
         .block_on(grpc::client().list(&target, &options))
         .map_err(failure)?;
@@ -107,8 +111,7 @@ pub fn describe(
     options: &GrpcOptions,
     timeout: Duration,
 ) -> Answer {
-    let target = target(target_text)?;
-    let options = call_options(options, timeout);
+    let (target, options) = prepare(target_text, options, timeout)?;
     let descriptor = runtime
         .block_on(grpc::client().describe(&target, service, &options))
         .map_err(failure)?;
@@ -135,9 +138,8 @@ pub fn health(
     options: &GrpcOptions,
     timeout: Duration,
 ) -> Answer {
-    let target = target(target_text)?;
     // Health is a standard service: its compiled-in descriptor is always right.
-    let mut options = call_options(options, timeout);
+    let (target, mut options) = prepare(target_text, options, timeout)?;
     options.reflection = false;
     let request = serde_json::json!({ "service": service });
     let client = grpc::client();

@@ -274,7 +274,7 @@ impl Scope {
             lock(&self.missed).get_or_insert_with(|| question.to_string());
         }
         let seen = Evidence {
-            question: question.to_string(),
+            question: brief::cut(&question.to_string()),
             answer: brief::of(question, &answer),
         };
         // The same question with the same answer once: evidence says what was seen.
