@@ -492,3 +492,20 @@ pub enum Color {
     Always,
     Never,
 }
+
+/// Whether the command line asks for the Nagios format (`run -f nagios`, `--format=nagios`,
+/// `HOSTSCRIPT_FORMAT=nagios`), read from the raw arguments: a command line clap refused must
+/// still end as a Nagios plugin's UNKNOWN.
+pub fn nagios_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let flagged = args
+        .windows(2)
+        .any(|w| (w[0] == "--format" || w[0] == "-f") && w[1].eq_ignore_ascii_case("nagios"))
+        || args.iter().any(|a| {
+            a.eq_ignore_ascii_case("--format=nagios") || a.eq_ignore_ascii_case("-fnagios")
+        });
+    flagged || std::env::var("HOSTSCRIPT_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("nagios"))
+}

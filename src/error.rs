@@ -15,6 +15,28 @@ pub mod exit_code {
     pub const USAGE: u8 = 2;
 }
 
+/// clap's rendered error as one line: the error itself with its possible values and its
+/// "did you mean" tip, without the usage and the "--help" hint that follow.
+pub fn clap_one_line(rendered: &str) -> String {
+    let parts: Vec<String> = rendered
+        .split("\n\n")
+        .enumerate()
+        .filter(|(i, p)| {
+            let p = p.trim_start();
+            *i == 0 || p.starts_with("tip:") || p.starts_with("[possible values")
+        })
+        .map(|(_, p)| {
+            p.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let text = parts.join("; ");
+    one_line(text.strip_prefix("error: ").unwrap_or(&text))
+}
+
 /// An error message made safe for one line of stderr: newlines, tabs and other control
 /// characters a user put in a flag or path are shown escaped, never printed raw.
 pub fn one_line(message: &str) -> String {
@@ -75,6 +97,17 @@ pub enum Error {
 
     #[error("--var `{arg}`: {message}")]
     VarFlag { arg: String, message: String },
+
+    #[error(
+        "var `{key}` is {was} in {was_at} but {now} in {now_at}: a var keeps the type of its default"
+    )]
+    VarType {
+        key: String,
+        was: &'static str,
+        was_at: String,
+        now: &'static str,
+        now_at: String,
+    },
 
     #[error("{flag}: {message}")]
     Flag { flag: &'static str, message: String },

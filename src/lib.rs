@@ -54,8 +54,19 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// A Nagios plugin that could not run: `HOSTSCRIPT UNKNOWN - why` on stdout, status 3.
+pub fn report_unknown(message: &str) -> u8 {
+    use std::io::Write;
+    let mut out = report::stdout();
+    let _ = writeln!(out, "HOSTSCRIPT UNKNOWN - {}", error::one_line(message));
+    let _ = out.flush();
+    report::nagios::State::Unknown as u8
+}
+
 pub fn run(cli: cli::Cli) -> u8 {
     let serving = matches!(cli.command, cli::Command::Serve(_));
+    let nagios =
+        matches!(&cli.command, cli::Command::Run(a) if a.output.format == cli::RunFormat::Nagios);
     init_tracing(match &cli.command {
         cli::Command::Run(args) => args.output.verbose,
         _ => 0,
@@ -104,6 +115,7 @@ pub fn run(cli: cli::Cli) -> u8 {
         Err(error::Error::Output(io)) if io.kind() == std::io::ErrorKind::BrokenPipe => {
             error::exit_code::CHECK_FAILED
         }
+        Err(err) if nagios => report_unknown(&err.to_string()),
         Err(err) => {
             crate::say!("hostscript: error: {}", error::one_line(&err.to_string()));
             err.exit_code()

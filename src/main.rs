@@ -25,11 +25,12 @@ fn main() -> std::process::ExitCode {
                 };
                 return std::process::ExitCode::from(code);
             }
-            let rendered = e.render().to_string();
-            // clap's first paragraph is the error; usage and tips follow after a blank line.
-            let first = rendered.split("\n\n").next().unwrap_or_default();
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            hostscript::say!("hostscript: error: {}", hostscript::error::one_line(first));
+            let message = hostscript::error::clap_one_line(&e.render().to_string());
+            if hostscript::cli::nagios_requested(std::env::args_os()) {
+                // A Nagios plugin that cannot run says UNKNOWN, on stdout, with status 3.
+                return std::process::ExitCode::from(hostscript::report_unknown(&message));
+            }
+            hostscript::say!("hostscript: error: {message}");
             return std::process::ExitCode::from(hostscript::error::exit_code::USAGE);
         }
     };

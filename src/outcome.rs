@@ -72,6 +72,9 @@ pub struct CheckResult {
     pub waived: Option<Waived>,
     /// What the check asked the host and a short form of each answer, in order.
     pub evidence: Vec<Evidence>,
+    /// The error is a bug in the script (a function or variable not found, a wrong type, an
+    /// index out of range), never demoted to a warning and counted apart.
+    pub script_error: bool,
 }
 
 /// One question a check asked and a short form of its answer (JSON: `evidence`).
@@ -120,6 +123,7 @@ impl CheckResult {
             no_fix: None,
             waived: None,
             evidence: Vec::new(),
+            script_error: false,
         }
     }
 

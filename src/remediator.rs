@@ -141,7 +141,7 @@ fn run_one(engine: &Arc<Engine>, def: &RemediationDef, timeout: Duration) -> Rem
         .stack_size(limits::THREAD_STACK_BYTES)
         .spawn(move || {
             journal::take();
-            let error = body_def.call(&engine, timeout).err();
+            let error = body_def.call(&engine, timeout).err().map(|e| e.message);
             let _ = tx.send((error, journal::take()));
         });
     if let Err(e) = spawned {

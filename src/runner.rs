@@ -304,8 +304,12 @@ struct Scheduler<'a> {
 
 impl Scheduler<'_> {
     /// Applies the check's `required` flag: an optional check that does not pass is a warning.
+    /// A bug in the script is never demoted: it says nothing about the host.
     fn demote(&self, index: usize, mut result: CheckResult) -> CheckResult {
-        if !self.checks[index].required && matches!(result.status, Status::Fail | Status::Error) {
+        if !self.checks[index].required
+            && !result.script_error
+            && matches!(result.status, Status::Fail | Status::Error)
+        {
             result.demoted_from = Some(result.status);
             result.message = format!("optional check {}: {}", result.status, result.message);
             result.status = Status::Warn;
@@ -453,12 +457,21 @@ fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult
                 result.no_fix = verdict.no_fix;
                 result
             }
-            Err(message) => CheckResult::new(
-                Status::Error,
-                format!("{}:{}: {message}", check.file().display(), check.line),
-            ),
+            // A body that returns something other than a verdict is a bug in the script.
+            Err(message) => {
+                let mut result = CheckResult::new(
+                    Status::Error,
+                    format!("{}:{}: {message}", check.file().display(), check.line),
+                );
+                result.script_error = true;
+                result
+            }
         },
-        Err(message) => CheckResult::new(Status::Error, message),
+        Err(e) => {
+            let mut result = CheckResult::new(Status::Error, e.message);
+            result.script_error = e.script_bug;
+            result
+        }
     }
 }
 

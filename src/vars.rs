@@ -10,10 +10,27 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// The merged vars of one run, as TOML values.
+/// The merged vars of one run, as TOML values, with where each was set.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
     values: BTreeMap<String, toml::Value>,
+    /// The file (or `--var KEY=..`) that set each var, for the type error that names both.
+    origins: BTreeMap<String, String>,
+    /// Vars that only a `--var` flag set: no vars file knows them.
+    flag_only: Vec<String>,
+}
+
+/// A TOML value's type, as the type error names it.
+fn type_name(value: &toml::Value) -> &'static str {
+    match value {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a datetime",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a table",
+    }
 }
 
 impl Vars {
@@ -25,8 +42,16 @@ impl Vars {
         self.values.iter()
     }
 
+    /// Vars that a `--var` flag set and no vars file defines.
+    pub fn flag_only(&self) -> &[String] {
+        &self.flag_only
+    }
+
+    /// Sets a value as the run itself decides it (`--target`, a replayed recording's vars).
     pub fn set(&mut self, key: impl Into<String>, value: toml::Value) {
-        self.values.insert(key.into(), value);
+        let key = key.into();
+        self.origins.insert(key.clone(), "the run".into());
+        self.values.insert(key, value);
     }
 
     /// Merges a vars file over the current values; a missing optional file is not an error.
@@ -64,13 +89,29 @@ impl Vars {
             }
         }
         for (key, value) in table {
-            self.merge_value(key, value);
+            self.merge_value(key, value, path.display().to_string())?;
         }
         Ok(())
     }
 
-    /// Sets a value; the lists in [`LISTS`] accumulate over layers instead.
-    fn merge_value(&mut self, key: String, value: toml::Value) {
+    /// Sets a value; the lists in [`LISTS`] accumulate over layers instead. A value of another
+    /// type than the one it replaces is an error naming both places (an integer may stand
+    /// where a float was: it becomes that float).
+    fn merge_value(&mut self, key: String, value: toml::Value, origin: String) -> Result<()> {
+        let value = match (self.values.get(&key), value) {
+            (Some(toml::Value::Float(_)), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+            (Some(old), new) if std::mem::discriminant(old) != std::mem::discriminant(&new) => {
+                return Err(Error::VarType {
+                    was: type_name(old),
+                    was_at: self.origins.get(&key).cloned().unwrap_or_default(),
+                    now: type_name(&new),
+                    now_at: origin,
+                    key,
+                });
+            }
+            (_, new) => new,
+        };
+        self.origins.insert(key.clone(), origin);
         if LISTS.contains(&key.as_str())
             && let (Some(toml::Value::Array(have)), toml::Value::Array(more)) =
                 (self.values.get_mut(&key), &value)
@@ -80,9 +121,10 @@ impl Vars {
                     have.push(item.clone());
                 }
             }
-            return;
+            return Ok(());
         }
         self.values.insert(key, value);
+        Ok(())
     }
 
     /// Registers the run's secret values with `crate::secrets`: the string values of the vars
@@ -149,15 +191,22 @@ impl Vars {
                 message: "KEY must be letters, digits, `_` or `-`".to_string(),
             });
         }
-        let value = parse_value(raw);
+        if !self.values.contains_key(key) {
+            self.flag_only.push(key.to_string());
+        }
+        // Where the default is a string, the flag's text is that string as typed
+        // (`--var parent_iface=123` is "123", not the number).
+        let value = match self.values.get(key) {
+            Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
+            _ => parse_value(raw),
+        };
         if LISTS.contains(&key) && !is_list_of_strings(&value) {
             return Err(Error::VarFlag {
                 arg: arg.to_string(),
                 message: format!("`{key}` must be a list of strings, e.g. {key}='[\"name\"]'"),
             });
         }
-        self.merge_value(key.to_string(), value);
-        Ok(())
+        self.merge_value(key.to_string(), value, format!("--var {arg}"))
     }
 }
 

@@ -114,7 +114,7 @@ fn json_report_follows_the_documented_schema() {
     assert!(doc["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(
         doc["summary"],
-        serde_json::json!({"pass": 0, "warn": 0, "fail": 1, "skip": 0, "error": 0, "total": 1})
+        serde_json::json!({"pass": 0, "warn": 0, "fail": 1, "skip": 0, "error": 0, "total": 1, "script_errors": 0})
     );
     let c = &doc["checks"][0];
     for key in [

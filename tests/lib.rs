@@ -22,6 +22,7 @@ mod procfs;
 mod prometheus;
 mod readme;
 mod remediate;
+mod second_day;
 mod secrets;
 mod serve;
 mod support;

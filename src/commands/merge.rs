@@ -47,6 +47,8 @@ struct Check {
     #[serde(default)]
     details: serde_json::Map<String, serde_json::Value>,
     duration_ms: u64,
+    #[serde(default)]
+    script_error: bool,
 }
 
 /// One host's report, read back.
@@ -67,6 +69,7 @@ pub fn execute(args: MergeArgs) -> Result<u8> {
     }
     let mut runs: Vec<HostRun> = Vec::new();
     let mut bad = 0;
+    let mut cut: Vec<String> = Vec::new();
     for file in files {
         match read_report(&file) {
             Ok(run) => {
@@ -82,7 +85,21 @@ pub fn execute(args: MergeArgs) -> Result<u8> {
                     runs.push(run);
                 }
             }
-            Err(message) => {
+            // An empty or cut-off report is what an unreachable host leaves behind (`ssh
+            // host hostscript run -f json > host.json`): that host is missing, named after
+            // its file, not a broken merge.
+            Err(Unreadable::Cut(why)) => {
+                let host = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                crate::say!(
+                    "hostscript: warning: {}: {why}: host `{host}` counts as missing",
+                    file.display()
+                );
+                cut.push(host);
+            }
+            Err(Unreadable::Bad(message)) => {
                 crate::say!(
                     "hostscript: error: {}: {}",
                     file.display(),
@@ -98,6 +115,7 @@ pub fn execute(args: MergeArgs) -> Result<u8> {
         .iter()
         .filter(|h| !h.is_empty() && !runs.iter().any(|r| &r.summary.host == *h))
         .cloned()
+        .chain(cut)
         .collect();
     missing.sort();
     missing.dedup();
@@ -147,7 +165,20 @@ fn report_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
+/// Why a report could not be merged: cut off (empty, or its JSON ends early), which stands for
+/// a host that never answered, or wrong.
+enum Unreadable {
+    Cut(String),
+    Bad(String),
+}
+
+impl From<String> for Unreadable {
+    fn from(message: String) -> Self {
+        Unreadable::Bad(message)
+    }
+}
+
+fn read_report(file: &Path) -> std::result::Result<HostRun, Unreadable> {
     use std::io::Read;
     let handle = std::fs::File::open(file).map_err(|e| format!("cannot read: {e}"))?;
     let mut text = String::new();
@@ -159,27 +190,39 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
         return Err(format!(
             "larger than {} MiB; not a hostscript report",
             REPORT_BYTES >> 20
-        ));
+        )
+        .into());
     }
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    if text.trim().is_empty() {
+        return Err(Unreadable::Cut("empty".into()));
+    }
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        if e.is_eof() {
+            Unreadable::Cut(format!("cut off ({e})"))
+        } else {
+            Unreadable::Bad(format!("not JSON: {e}"))
+        }
+    })?;
     match value.get("schema_version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(SCHEMA_VERSION) => {}
         Some(v) => {
             return Err(format!(
                 "schema_version {v} is not one this hostscript reads ({SCHEMA_VERSION}); \
                  merge with the hostscript that wrote it"
-            ));
+            )
+            .into());
         }
         None => {
             return Err(
-                "no schema_version: not a report of `hostscript run --format json`".to_string(),
+                "no schema_version: not a report of `hostscript run --format json`"
+                    .to_string()
+                    .into(),
             );
         }
     }
     let doc: Document = serde_json::from_value(value).map_err(|e| format!("bad report: {e}"))?;
     if doc.host.is_empty() {
-        return Err("bad report: empty host".to_string());
+        return Err("bad report: empty host".to_string().into());
     }
     let results: Vec<(Item, CheckResult)> = doc
         .checks
@@ -203,6 +246,7 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, String> {
             let mut result = CheckResult::new(c.status, c.message);
             result.details = c.details;
             result.duration = Duration::from_millis(c.duration_ms);
+            result.script_error = c.script_error;
             (item, result)
         })
         .collect();

@@ -136,6 +136,7 @@ impl Session {
             vars: vars.clone(),
             runtime: runtime.handle().clone(),
         }));
+        warn_unknown_flag_vars(&vars, &discovered.roots(), options.base_vars_dirs);
         let mut loaded = loader::load(&engine, &discovered.files, options.load_budget, jobs);
         loaded.failures.append(&mut discovered.refused);
         let mut vars_names: Vec<String> = vars.iter().map(|(k, _)| k.clone()).collect();
@@ -154,6 +155,47 @@ impl Session {
             vars_names,
             vars,
         })
+    }
+}
+
+/// A `--var` that no vars file defines and no script under the roots reads (`vars::KEY`) is
+/// most likely a typo: say so, and run anyway.
+fn warn_unknown_flag_vars(vars: &Vars, roots: &[PathBuf], more: &[PathBuf]) {
+    if vars.flag_only().is_empty() {
+        return;
+    }
+    fn texts(dir: &std::path::Path, out: &mut String, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && depth < 8 {
+                texts(&path, out, depth + 1);
+            } else if path.extension().is_some_and(|e| e == "rhai")
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                out.push_str(&text);
+            }
+        }
+    }
+    let mut all = String::new();
+    for dir in roots.iter().chain(more) {
+        texts(dir, &mut all, 0);
+    }
+    // `vars::KEY` as a whole word (not the start of a longer name), or `"KEY"`.
+    let reads = |key: &str| {
+        let needle = format!("vars::{key}");
+        all.match_indices(&needle).any(|(i, _)| {
+            !all[i + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        }) || all.contains(&format!("\"{key}\""))
+    };
+    for key in vars.flag_only() {
+        if !reads(key) {
+            crate::say!(
+                "hostscript: warning: --var {key}: no vars file defines `{key}` and no script reads it (a typo?)"
+            );
+        }
     }
 }
 

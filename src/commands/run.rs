@@ -29,6 +29,8 @@ pub fn execute(args: RunArgs) -> Result<u8> {
             message: "only apply to remediations: add --fix".into(),
         });
     }
+    let outputs: Vec<(RunFormat, PathBuf)> =
+        crate::commands::running::parse_outputs(&args.output.outputs)?;
     let Prepared {
         session,
         checks,
@@ -46,16 +48,6 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         }
     }
 
-    let outputs: Vec<(RunFormat, PathBuf)> = args
-        .output
-        .outputs
-        .iter()
-        .map(|o| RunFormat::parse_output(o))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|message| Error::Flag {
-            flag: "-o/--output",
-            message,
-        })?;
     if args.fix {
         let code = crate::commands::fix::execute(
             &args, &session, &checks, &options, look, started, &outputs,
@@ -95,6 +87,18 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     }
     // Threads of abandoned checks must not keep the process alive.
     session.runtime.shutdown_background();
+    // A gate must not go green by accident: a run whose every check was skipped checked
+    // nothing (a waiver is a decision, so a waived check counts as checked).
+    if summary.nothing_checked() {
+        if format == RunFormat::Nagios {
+            return Ok(report::nagios::State::Unknown as u8);
+        }
+        crate::say!(
+            "hostscript: error: nothing was checked: all {} selected checks were skipped (--skip, HOSTSCRIPT_SKIP, or their own skip reasons)",
+            summary.total()
+        );
+        return Ok(crate::error::exit_code::USAGE);
+    }
     if format == RunFormat::Nagios {
         // A Nagios plugin's exit status is its state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
         return Ok(report::nagios::nagios_state(&results) as u8);

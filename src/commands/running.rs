@@ -117,6 +117,15 @@ pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
             paths: display_paths(&args.selection.paths),
         });
     }
+    // A --skip glob that matches nothing is most likely a typo: the check it meant still runs.
+    for glob in &args.selection.skip {
+        let matches = glob::Pattern::new(glob)
+            .map(|p| session.loaded.checks.iter().any(|c| p.matches(&c.id)))
+            .unwrap_or(true);
+        if !matches {
+            crate::say!("hostscript: warning: --skip '{glob}' matches no check");
+        }
+    }
     // Moved, not cloned: at 10,000 checks a second copy of every declaration was megabytes.
     let checks = selector.apply(std::mem::take(&mut session.loaded.checks));
     if checks.is_empty() && session.loaded.failures.is_empty() {
@@ -148,6 +157,44 @@ pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
         checks,
         options,
     })
+}
+
+/// The `-o FORMAT=FILE` outputs, each checked before anything runs: its directory exists and
+/// may be written, so a bad path never costs a whole run and hides its result.
+pub(crate) fn parse_outputs(given: &[String]) -> Result<Vec<(RunFormat, PathBuf)>> {
+    let bad = |message: String| Error::Flag {
+        flag: "-o/--output",
+        message,
+    };
+    let outputs: Vec<(RunFormat, PathBuf)> = given
+        .iter()
+        .map(|o| RunFormat::parse_output(o))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(bad)?;
+    for (_, path) in &outputs {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(bad(format!(
+                "`{}`: directory `{}` does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
+        if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_err() {
+            return Err(bad(format!(
+                "`{}`: directory `{}` is not writable",
+                path.display(),
+                dir.display()
+            )));
+        }
+        if path.is_dir() {
+            return Err(bad(format!("`{}` is a directory", path.display())));
+        }
+    }
+    Ok(outputs)
 }
 
 /// Writes the `-o FORMAT=FILE` reports of a finished run.

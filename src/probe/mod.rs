@@ -344,6 +344,7 @@ impl Scope {
                 tracing::debug!(
                     question = %question,
                     ms = started.elapsed().as_millis() as u64,
+                    check = %self.check,
                     "host"
                 );
                 if seam.recording {

@@ -117,12 +117,20 @@ impl<W: Write> Reporter for Human<W> {
             .collect();
         let verdict = if summary.ok() {
             self.paint("32;1", "OK")
+        } else if summary.nothing_checked() {
+            self.paint("31;1", "NOTHING CHECKED (every selected check was skipped)")
         } else {
             let s = if summary.blocking == 1 { "" } else { "s" };
+            // Bugs in scripts are counted apart: they say nothing about the host.
+            let bugs = match summary.script_errors {
+                0 => String::new(),
+                1 => ", 1 script error".to_string(),
+                n => format!(", {n} script errors"),
+            };
             self.paint(
                 "31;1",
                 &format!(
-                    "FAILED ({} required check{s} did not pass)",
+                    "FAILED ({} required check{s} did not pass{bugs})",
                     summary.blocking
                 ),
             )

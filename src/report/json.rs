@@ -45,6 +45,9 @@ struct CheckRecord {
     waiver: Option<crate::outcome::Waived>,
     /// What the check asked the host and a short form of each answer, in order.
     evidence: Vec<crate::outcome::Evidence>,
+    /// The error is a bug in the check's script (never demoted; counted apart).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    script_error: bool,
 }
 
 pub struct Json<W: Write> {
@@ -77,6 +80,7 @@ impl<W: Write> Reporter for Json<W> {
             no_fix: result.no_fix.clone(),
             waiver: result.waived.clone(),
             evidence: result.evidence.clone(),
+            script_error: result.script_error,
         });
         Ok(())
     }
@@ -107,6 +111,7 @@ fn document<'a>(records: &'a [CheckRecord], summary: &'a Summary) -> Document<'a
         .map(|(s, n)| (s.as_str(), *n))
         .collect();
     counts.insert("total", summary.total());
+    counts.insert("script_errors", summary.script_errors);
     Document {
         schema_version: SCHEMA_VERSION,
         ok: summary.ok(),

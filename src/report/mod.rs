@@ -127,8 +127,13 @@ pub struct Summary {
     pub counts: BTreeMap<Status, usize>,
     pub duration: Duration,
     pub host: String,
-    /// Required checks that failed or errored.
+    /// Required checks that failed or errored, and any check with a script error.
     pub blocking: usize,
+    /// Checks that ended on a bug in their script (`CheckResult::script_error`).
+    pub script_errors: usize,
+    /// Checks that produced a verdict: every one but the skipped (a waived check counts: a
+    /// waiver is a decision). A run of checks that checked none is not ok.
+    pub checked: usize,
     /// How many times the checks ran (`--retry-timeout`); 1 otherwise.
     pub attempts: usize,
 }
@@ -136,10 +141,18 @@ pub struct Summary {
 impl Summary {
     pub fn new(results: &[(Item, CheckResult)], duration: Duration, host: String) -> Self {
         let mut counts: BTreeMap<Status, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
-        let mut blocking = 0;
+        let (mut blocking, mut script_errors, mut checked) = (0, 0, 0);
         for (item, result) in results {
             *counts.entry(result.status).or_default() += 1;
-            if item.required && matches!(result.status, Status::Fail | Status::Error) {
+            if result.status != Status::Skip || result.waived.is_some() {
+                checked += 1;
+            }
+            if result.script_error {
+                script_errors += 1;
+            }
+            if (item.required || result.script_error)
+                && matches!(result.status, Status::Fail | Status::Error)
+            {
                 blocking += 1;
             }
         }
@@ -148,12 +161,19 @@ impl Summary {
             duration,
             host,
             blocking,
+            script_errors,
+            checked,
             attempts: 1,
         }
     }
 
     pub fn ok(&self) -> bool {
-        self.blocking == 0
+        self.blocking == 0 && !self.nothing_checked()
+    }
+
+    /// Checks were selected, and every one was skipped: a gate must not pass on that.
+    pub fn nothing_checked(&self) -> bool {
+        self.total() > 0 && self.checked == 0
     }
 
     pub fn total(&self) -> usize {

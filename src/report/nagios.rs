@@ -32,7 +32,13 @@ impl State {
 /// tell); else WARNING when anything warned; else OK.
 pub fn nagios_state(results: &[(Item, CheckResult)]) -> State {
     let required = |s: Status| results.iter().any(|(i, r)| i.required && r.status == s);
-    if required(Status::Fail) {
+    let nothing_checked = !results.is_empty()
+        && results
+            .iter()
+            .all(|(_, r)| r.status == Status::Skip && r.waived.is_none());
+    if nothing_checked {
+        State::Unknown
+    } else if required(Status::Fail) {
         State::Critical
     } else if required(Status::Error) {
         State::Unknown
@@ -75,12 +81,21 @@ impl<W: Write> Reporter for Nagios<W> {
         let text = match state {
             State::Critical => {
                 let failed = ids(Status::Fail, true);
+                let errored = ids(Status::Error, true);
+                let also = if errored.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} errored: {}", errored.len(), errored.join(", "))
+                };
                 format!(
-                    "{} required check{} failed: {}",
+                    "{} required check{} failed: {}{also}",
                     failed.len(),
                     if failed.len() == 1 { "" } else { "s" },
                     failed.join(", ")
                 )
+            }
+            State::Unknown if summary.nothing_checked() => {
+                "nothing was checked: every selected check was skipped".to_string()
             }
             State::Unknown => {
                 let errored = ids(Status::Error, true);

@@ -107,6 +107,38 @@ impl Diagnostic {
 
 /// The message of one error without Rhai's "(line x, position y)" suffix, which we print
 /// in front as `file:line:col` instead.
+/// Whether an error is a bug in the script itself (a function, variable, property or index
+/// that is not there, a wrong type, an index out of range, arithmetic that cannot be done)
+/// rather than something it threw or met on the host. A script bug is the check's `error`
+/// whatever `required` says: it says nothing about the host.
+pub fn is_script_bug(err: &EvalAltResult) -> bool {
+    let mut current = err;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = current
+    {
+        current = inner;
+    }
+    matches!(
+        current,
+        EvalAltResult::ErrorFunctionNotFound(..)
+            | EvalAltResult::ErrorVariableNotFound(..)
+            | EvalAltResult::ErrorPropertyNotFound(..)
+            | EvalAltResult::ErrorIndexNotFound(..)
+            | EvalAltResult::ErrorModuleNotFound(..)
+            | EvalAltResult::ErrorUnboundThis(..)
+            | EvalAltResult::ErrorMismatchDataType(..)
+            | EvalAltResult::ErrorMismatchOutputType(..)
+            | EvalAltResult::ErrorIndexingType(..)
+            | EvalAltResult::ErrorArrayBounds(..)
+            | EvalAltResult::ErrorStringBounds(..)
+            | EvalAltResult::ErrorBitFieldBounds(..)
+            | EvalAltResult::ErrorDotExpr(..)
+            | EvalAltResult::ErrorArithmetic(..)
+            | EvalAltResult::ErrorFor(..)
+            | EvalAltResult::ErrorParsing(..)
+    )
+}
+
 fn describe(err: &EvalAltResult) -> String {
     let text = match err {
         EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),

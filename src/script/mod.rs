@@ -81,7 +81,7 @@ impl<D: Declaration> Bound<D> {
         &self,
         engine: &rhai::Engine,
         timeout: std::time::Duration,
-    ) -> Result<rhai::Dynamic, String> {
+    ) -> Result<rhai::Dynamic, BodyError> {
         let _budget = crate::budget::start(timeout);
         let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // As `FnPtr::call` does, plus the script's source, so what the body's native calls
@@ -102,15 +102,21 @@ impl<D: Declaration> Bound<D> {
         }));
         let result = match called {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(Diagnostic::from_rhai(self.file(), &err)
-                .or_line(self.declared.line())
-                .to_string()),
-            Err(panic) => Err(format!(
-                "{}:{}: internal error (panic): {}",
-                self.file().display(),
-                self.declared.line(),
-                crate::panic_message(&panic)
-            )),
+            Ok(Err(err)) => Err(BodyError {
+                message: Diagnostic::from_rhai(self.file(), &err)
+                    .or_line(self.declared.line())
+                    .to_string(),
+                script_bug: diagnostic::is_script_bug(&err),
+            }),
+            Err(panic) => Err(BodyError {
+                message: format!(
+                    "{}:{}: internal error (panic): {}",
+                    self.file().display(),
+                    self.declared.line(),
+                    crate::panic_message(&panic)
+                ),
+                script_bug: false,
+            }),
         };
         // What the body deferred (`grpc::defer`) happens now, on every path; a clean-up that
         // fails makes the check an error that names what was left behind.
@@ -128,9 +134,29 @@ impl<D: Declaration> Bound<D> {
         }
         let failed = failed.join("; ");
         Err(match result {
-            Ok(_) => failed,
-            Err(message) => format!("{message}; {failed}"),
+            Ok(_) => BodyError {
+                message: failed,
+                script_bug: false,
+            },
+            Err(e) => BodyError {
+                message: format!("{}; {failed}", e.message),
+                script_bug: e.script_bug,
+            },
         })
+    }
+}
+
+/// Why a body did not return: its message (`file:line:col: ...`), and whether it is a bug in
+/// the script itself (`diagnostic::is_script_bug`).
+#[derive(Debug, Clone)]
+pub struct BodyError {
+    pub message: String,
+    pub script_bug: bool,
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

@@ -1,0 +1,242 @@
+//! The second day (issue 25), through the binary: script bugs never hide as warnings, vars
+//! keep their types, a gate cannot go green on a run that checked nothing, flags are checked
+//! before the run, command-line errors stay one line with clap's hints, Nagios gets UNKNOWN
+//! for what it cannot run, a cut-off report in a merge is a missing host, and `-vv` names the
+//! check that asked.
+
+use crate::support::{Test, check};
+
+fn optional(id: &str, body: &str) -> String {
+    format!(
+        "check(#{{ id: \"{id}\", description: \"{id}\", required: false, run: || {{ {body} }} }});\n"
+    )
+}
+
+#[test]
+fn a_script_bug_is_an_error_even_in_an_optional_check_and_is_counted_apart() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &format!(
+            "{}{}{}",
+            optional("bug", r#"let x = no_such_function(1); pass("x")"#),
+            optional("host", r#"fs::read("/nonexistent/file"); pass("x")"#),
+            check("fine", r#"pass("ok")"#),
+        ),
+    );
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let bug = out.check("bug");
+    assert_eq!(bug["status"], "error", "{bug}");
+    assert_eq!(bug["script_error"], true, "{bug}");
+    assert!(
+        bug["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no_such_function"),
+        "{bug}"
+    );
+    // A host error in an optional check is still a warning: it says something of the host.
+    assert_eq!(out.check("host")["status"], "warn");
+    assert_eq!(out.json()["summary"]["script_errors"], 1);
+    let human = t.run(&["run", "c"]);
+    assert!(
+        human
+            .stdout
+            .contains("FAILED (1 required check did not pass, 1 script error)"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn a_var_keeps_the_type_of_its_default() {
+    let t = Test::new()
+        .file(
+            "c/a.rhai",
+            &check(
+                "a",
+                r#"pass(`${type_of(vars::images)} ${type_of(vars::iface)}`)"#,
+            ),
+        )
+        .file("c/vars.toml", "images = [\"a:1\"]\niface = \"eth0\"\n")
+        .file("site.toml", "images = \"ghcr.io/x:1\"\n");
+    let out = t.run(&["run", "c", "--vars", "site.toml"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("var `images` is a list in c/vars.toml but a string in site.toml"),
+        "{}",
+        out.stderr
+    );
+    let out = t.run(&["run", "c", "--var", "images=5"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("but an integer in --var images=5"),
+        "{}",
+        out.stderr
+    );
+    // Where the default is a string, a flag's value is that string as typed.
+    let out = t.run(&["run", "c", "--var", "iface=123", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.message("a"), "array string");
+}
+
+#[test]
+fn a_run_that_checked_nothing_is_no_pass() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &format!(
+            "{}{}",
+            check("one", r#"pass("x")"#),
+            check("two", r#"skip("not here")"#)
+        ),
+    );
+    let out = t.run(&["run", "c", "--skip", "one", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("nothing was checked"), "{}", out.stderr);
+    // The report is still written, and says it is not ok.
+    assert_eq!(out.json()["ok"], false);
+    let human = t.run(&["run", "c", "--skip", "one"]);
+    assert!(human.stdout.contains("NOTHING CHECKED"), "{}", human.stdout);
+    let nagios = t.run(&["run", "c", "--skip", "one", "--format", "nagios"]);
+    assert_eq!(nagios.code, 3);
+    assert!(
+        nagios
+            .stdout
+            .starts_with("HOSTSCRIPT UNKNOWN - nothing was checked"),
+        "{}",
+        nagios.stdout
+    );
+    // A waiver is a decision: a waived check counts as checked.
+    let t = t.file(
+        "c/waivers.toml",
+        "[[waiver]]\nid = \"two\"\nreason = \"no such thing here\"\nexpires = \"2099-01-01\"\n",
+    );
+    let out = t.run(&["run", "c", "--skip", "one"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn flags_are_checked_before_the_run() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &check("a", r#"cmd::run(["sh", "-c", "echo x >> ran"]); pass("x")"#),
+    );
+    let out = t.run(&["run", "c", "-o", "json=missing/dir/report.json"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("directory `missing/dir` does not exist"),
+        "{}",
+        out.stderr
+    );
+    assert!(!t.path("ran").exists(), "the run must not have happened");
+    let out = t.run(&["run", "c", "--skip", "b", "--var", "typo_var=1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning: --skip 'b' matches no check"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("warning: --var typo_var: no vars file defines"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn command_line_errors_are_one_line_with_clap_hints() {
+    let t = Test::new();
+    let out = t.run(&["run", "--onyl", "x"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "hostscript: error: unexpected argument '--onyl' found; tip: a similar argument exists: '--only'"
+    );
+    let out = t.run(&["run", "--format", "xml"]);
+    assert!(
+        out.stderr
+            .contains("[possible values: human, json, prometheus, junit, tap, nagios]"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("\\n"), "{}", out.stderr);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn nagios_gets_unknown_for_what_it_cannot_run_and_critical_names_errors() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &format!(
+            "{}{}",
+            check("broken", r#"fail("down")"#),
+            check("odd", r#"throw "cannot tell""#)
+        ),
+    );
+    let out = t.run(&["run", "nowhere", "--format", "nagios"]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("HOSTSCRIPT UNKNOWN - path `nowhere` does not exist"),
+        "{}",
+        out.stdout
+    );
+    let out = t.run(&["run", "c", "--format", "nagios", "--bogus"]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stdout
+            .starts_with("HOSTSCRIPT UNKNOWN - unexpected argument '--bogus'")
+    );
+    let out = t.run(&["run", "c", "--format", "nagios"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("HOSTSCRIPT CRITICAL - 1 required check failed: broken; 1 errored: odd"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_cut_off_report_in_a_merge_is_a_missing_host() {
+    let t = Test::new().file("c/a.rhai", &check("a", r#"pass("x")"#));
+    let out = t.run(&["run", "c", "--format", "json"]);
+    std::fs::create_dir_all(t.path("reports")).expect("mkdir");
+    std::fs::write(t.path("reports/good.json"), &out.stdout).expect("write");
+    std::fs::write(t.path("reports/node-7.json"), "").expect("write");
+    std::fs::write(
+        t.path("reports/node-8.json"),
+        &out.stdout[..out.stdout.len() / 2],
+    )
+    .expect("write");
+    let merged = t.run(&["merge", "reports", "--format", "json"]);
+    assert_eq!(merged.code, 1, "{}{}", merged.stdout, merged.stderr);
+    let missing = &merged.json()["missing"];
+    assert_eq!(
+        missing,
+        &serde_json::json!(["node-7", "node-8"]),
+        "{}",
+        merged.stdout
+    );
+    assert!(
+        merged.stderr.contains("node-7.json: empty"),
+        "{}",
+        merged.stderr
+    );
+}
+
+#[test]
+fn the_debug_log_names_the_check_that_asked() {
+    let t = Test::new().file("c/a.rhai", &check("asker", r#"fs::exists("x"); pass("x")"#));
+    let out = t.run(&["run", "c", "-vv"]);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains(" host question=fs.stat x"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(line.contains(" ms="), "{line}");
+    assert!(line.ends_with("check=asker"), "{line}");
+}
