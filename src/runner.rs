@@ -449,6 +449,15 @@ fn work(
 
 /// Runs one check body on the current (blocking) thread within its budget.
 fn run_body(engine: &Engine, check: &CheckDef, timeout: Duration) -> CheckResult {
+    // A declaration that is wrong in itself never runs: it is its own script error.
+    if let Some(problem) = &check.broken {
+        let mut result = CheckResult::new(
+            Status::Error,
+            format!("{}:{}: {problem}", check.file().display(), check.line),
+        );
+        result.script_error = true;
+        return result;
+    }
     match check.call(engine, timeout) {
         Ok(value) => match crate::script::into_verdict(value) {
             Ok(verdict) => {

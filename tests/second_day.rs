@@ -240,3 +240,64 @@ fn the_debug_log_names_the_check_that_asked() {
     assert!(line.contains(" ms="), "{line}");
     assert!(line.ends_with("check=asker"), "{line}");
 }
+
+#[test]
+fn a_misspelt_check_key_breaks_that_check_alone_with_a_did_you_mean() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        r#"check(#{ id: "one", descripton: "typo", run: || pass("x") });
+check(#{ id: "two", description: "fine", run: || pass("y") });
+check(#{ id: "three", description: "d", requird: false, run: || pass("z") });
+"#,
+    );
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.check("two")["status"], "pass");
+    let one = out.check("one");
+    assert_eq!(one["status"], "error");
+    assert_eq!(one["script_error"], true);
+    assert!(
+        one["message"].as_str().unwrap_or_default().contains(
+            "c/a.rhai:1: check `one`: unknown key `descripton`; did you mean `description`?"
+        ),
+        "{one}"
+    );
+    // Not demoted, though it meant to be optional: the declaration is what is wrong.
+    assert_eq!(out.check("three")["status"], "error");
+    let lint = t.run(&["lint", "c"]);
+    assert_eq!(lint.code, 1);
+    assert!(
+        lint.stdout.contains("did you mean `description`"),
+        "{}",
+        lint.stdout
+    );
+    assert!(
+        lint.stdout.contains("did you mean `required`"),
+        "{}",
+        lint.stdout
+    );
+}
+
+#[test]
+fn lint_points_at_the_value_of_an_in_place_method() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &check(
+            "sysctl",
+            r#"let key = "net.ipv4.ip_forward";
+               key.replace(".", "/");
+               let path = "/proc/sys/" + key.replace(".", "/");
+               pass(path)"#,
+        ),
+    );
+    let lint = t.run(&["lint", "c"]);
+    assert_eq!(lint.code, 1, "{}{}", lint.stdout, lint.stderr);
+    let problems: Vec<&str> = lint.stdout.lines().collect();
+    assert_eq!(problems.len(), 1, "{}", lint.stdout);
+    assert!(
+        problems[0].contains(":3:")
+            && problems[0].contains("`.replace(..)` changes its receiver in place and returns ()"),
+        "{}",
+        lint.stdout
+    );
+}

@@ -28,6 +28,13 @@ pub fn execute(args: LintArgs) -> Result<u8> {
         .iter()
         .map(|f| f.diagnostic.to_string())
         .collect();
+    // Checks whose declaration is wrong in itself: each its own problem, the file's other
+    // checks still linted.
+    problems.extend(session.loaded.checks.iter().filter_map(|c| {
+        c.broken
+            .as_ref()
+            .map(|p| format!("{}:{}: {p}", c.file().display(), c.line))
+    }));
     problems.extend(unknown_primitives(&session)?);
     // A waiver that matches no check waives nothing: a typo, or a check that went away.
     let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &[])?;
@@ -209,6 +216,21 @@ fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
                     }
                 }
             }
+            // An in-place method (`trim`, `replace`, ...) changes its receiver and returns
+            // (): its value used in an expression is always () (`"/proc/sys/" +
+            // key.replace(".", "/")` is "/proc/sys/").
+            if let Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(call, pos))) = path.last()
+                && IN_PLACE.contains(&call.name.as_str())
+                && value_is_used(path)
+            {
+                problems.push(format!(
+                    "{}:{}:{}: `.{}(..)` changes its receiver in place and returns (), so its value here is (); call it as a statement, then use the variable",
+                    script.path.display(),
+                    pos.line().unwrap_or(0),
+                    pos.position().unwrap_or(0),
+                    call.name
+                ));
+            }
             if let Some(rhai::ASTNode::Expr(rhai::Expr::Variable(x, _, pos))) = path.last()
                 && !x.2.is_empty()
                 && x.2.root() == "vars"
@@ -232,26 +254,36 @@ fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+/// String and array methods that change their receiver and return `()` (`remove` is left
+/// out: on arrays and maps it returns what it removed).
+const IN_PLACE: &[&str] = &[
+    "replace",
+    "trim",
+    "make_upper",
+    "make_lower",
+    "pad",
+    "truncate",
+    "crop",
+    "clear",
+];
+
+/// Whether the method call at the end of `path` is used as a value: the chain it ends is not
+/// a statement of its own.
+fn value_is_used(path: &[rhai::ASTNode]) -> bool {
+    // Up from the call through the `.` chain it belongs to, to what holds the chain.
+    let mut i = path.len().saturating_sub(1);
+    while i > 0 && matches!(path[i - 1], rhai::ASTNode::Expr(rhai::Expr::Dot(..))) {
+        i -= 1;
+    }
+    match i.checked_sub(1).map(|p| &path[p]) {
+        // `x.trim();` alone: the receiver changes, nothing reads the ().
+        Some(rhai::ASTNode::Stmt(rhai::Stmt::Expr(_))) | None => false,
+        Some(rhai::ASTNode::Stmt(rhai::Stmt::Block(..))) => false,
+        Some(_) => true,
+    }
+}
+
 /// The name within edit distance 2 of `name`, if one is.
 fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    }
-    candidates
-        .iter()
-        .map(|c| (distance(name, c), c.as_str()))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    crate::text::closest(name, candidates.iter().map(String::as_str))
 }

@@ -18,6 +18,9 @@ pub struct Declared {
     pub spec: std::sync::Arc<CheckSpec>,
     pub line: usize,
     pub body: FnPtr,
+    /// What is wrong with the declaration itself (an unknown key, a wrong type): the check
+    /// stays in the run as this error, and the file's other checks still run.
+    pub broken: Option<String>,
 }
 
 /// What a check declares about itself: the one description of a check that `list`, the
@@ -141,8 +144,11 @@ fn parse_remediation(mut spec: Map, pos: Position) -> Result<DeclaredRemediation
         })?),
     };
     if let Some(unknown) = spec.keys().next() {
+        let hint = crate::text::closest(unknown, REMEDIATION_KEYS.split(", "))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
         return Err(format!(
-            "remediation `{id}`: unknown key `{unknown}` (known keys: {REMEDIATION_KEYS})"
+            "remediation `{id}`: unknown key `{unknown}`{hint} (known keys: {REMEDIATION_KEYS})"
         ));
     }
     Ok(DeclaredRemediation {
@@ -160,9 +166,47 @@ fn runtime_error(message: String, pos: Position) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(message.into(), pos).into()
 }
 
+/// A check map as a check. Without a usable `id` the file cannot name the check, so that is
+/// the file's error; with one, any other problem makes that one check an error (`broken`).
 fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
     let id = take_string(&mut spec, "id")?.ok_or("check needs an `id`")?;
     validate_id(&id)?;
+    let description = spec
+        .get("description")
+        .and_then(|d| d.clone().into_string().ok())
+        .unwrap_or_default();
+    parse_rest(id.clone(), spec, pos).or_else(|problem| {
+        Ok(Declared {
+            spec: std::sync::Arc::new(CheckSpec {
+                id,
+                description,
+                required: true,
+                remote: false,
+                tags: Vec::new(),
+                needs: Vec::new(),
+                remediation: None,
+                timeout: None,
+            }),
+            line: pos.line().unwrap_or(0),
+            body: FnPtr::new("pass").map_err(|e| e.to_string())?,
+            broken: Some(problem),
+        })
+    })
+}
+
+fn parse_rest(id: String, mut spec: Map, pos: Position) -> Result<Declared, String> {
+    // A misspelt key first: `descripton` is a typo before it is a missing description.
+    if let Some(unknown) = spec
+        .keys()
+        .find(|k| !KEYS.split(", ").any(|known| known == k.as_str()))
+    {
+        let hint = crate::text::closest(unknown, KEYS.split(", "))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        return Err(format!(
+            "check `{id}`: unknown key `{unknown}`{hint} (known keys: {KEYS})"
+        ));
+    }
     let ctx = |msg: String| format!("check `{id}`: {msg}");
     let description = take_string(&mut spec, "description")
         .map_err(ctx)?
@@ -193,11 +237,6 @@ fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
             format!("check `{id}`: `timeout` must be a positive number of seconds, not `{v}`")
         })?),
     };
-    if let Some(unknown) = spec.keys().next() {
-        return Err(format!(
-            "check `{id}`: unknown key `{unknown}` (known keys: {KEYS})"
-        ));
-    }
     Ok(Declared {
         spec: std::sync::Arc::new(CheckSpec {
             id,
@@ -211,6 +250,7 @@ fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
         }),
         line: pos.line().unwrap_or(0),
         body,
+        broken: None,
     })
 }
 
