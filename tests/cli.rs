@@ -261,8 +261,8 @@ fn lint_reports_every_problem_as_file_line_col() {
         lines,
         [
             "c/a.rhai:1:9: Unexpected ';'",
-            "c/c.rhai:1:1: check `c` needs a `description`",
             "c/d.rhai:1:10: Undefined variable: undefined_variable",
+            "c/c.rhai:1: check `c` needs a `description`",
             "c/b.rhai:2: check `b` needs unknown check `ghost`",
         ],
         "{}",
@@ -1337,16 +1337,39 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
             .expect("README");
     let mut missing = Vec::new();
     let mut registered = std::collections::BTreeSet::new();
-    for module in &modules {
+    for module in modules.iter().filter(|m| *m != "globals") {
         let out = t.run(&["doc", module]);
-        for line in out.stdout.lines() {
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        for pair in lines.chunks(2) {
+            let (line, doc) = (pair[0], pair.get(1).copied().unwrap_or_default());
             let name = line.split('(').next().unwrap_or_default().to_string();
-            // Each function has its one line.
-            let doc = line.split(")  ").nth(1).map(str::trim).unwrap_or_default();
+            // Each form has its parameters named and typed, a return type and its one line.
             assert!(
-                !doc.is_empty(),
-                "`{name}` has no line in `hostscript doc` (src/bindings/docs.rs)"
+                doc.starts_with("    ") && doc.trim() != "(undocumented)" && !doc.trim().is_empty(),
+                "`{line}` has no line in `hostscript doc` (src/bindings/docs.rs)"
             );
+            let params = line
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(") -> "))
+                .map(|(p, _)| p)
+                .unwrap_or_else(|| panic!("`{line}`: no return type"));
+            // The keys of an options map (`#{ a, b }`) are no parameters.
+            let mut flat = String::new();
+            let mut depth = 0;
+            for c in params.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ if depth == 0 => flat.push(c),
+                    _ => {}
+                }
+            }
+            for param in flat.split(", ").filter(|p| !p.is_empty()) {
+                assert!(
+                    param.contains(": ") && !param.starts_with("_"),
+                    "`{line}`: parameter `{param}` has no name or type"
+                );
+            }
             registered.insert(name.clone());
             let bare = name.split("::").nth(1).unwrap_or_default();
             // The reference names each function: `fs::exists(..)`, or in a row that starts
@@ -1388,7 +1411,25 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
     let out = t.run(&["doc", "--definitions", "defs"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let fs_defs = std::fs::read_to_string(t.path("defs/fs.d.rhai")).expect("fs.d.rhai");
-    assert!(fs_defs.contains("fn exists("), "{fs_defs}");
+    assert!(
+        fs_defs.contains("/// whether the path exists (follows symlinks; permission denied throws)\nfn exists(path: string) -> bool;"),
+        "{fs_defs}"
+    );
+    assert!(!fs_defs.contains("EvalAltResult"), "{fs_defs}");
+    // The globals: the verdicts, declarations and their keys.
+    let globals = t.run(&["doc", "globals"]);
+    for needle in [
+        "check(spec: map #{ id, description, run,",
+        "fail(message: string, details: map) -> Verdict",
+        "no_fix(verdict: Verdict, reason: string)",
+        "secret(value: any) -> any",
+    ] {
+        assert!(
+            globals.stdout.contains(needle),
+            "{needle}: {}",
+            globals.stdout
+        );
+    }
 }
 
 #[test]

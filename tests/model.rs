@@ -276,12 +276,14 @@ fn check_declarations_are_validated_at_their_line() {
         )
         .file("checks/ok.rhai", &check("fine", r#"pass("still runs")"#));
     let out = t.run(&["run", "checks", "--format", "json"]);
-    assert_eq!(out.status("typo.rhai"), "error");
+    // The check with the typo is the error, not its whole file.
+    assert_eq!(out.status("t"), "error");
     assert!(
-        out.message("typo.rhai")
-            .starts_with("checks/typo.rhai:3:1: check `t`: unknown key `requird`"),
+        out.message("t").starts_with(
+            "checks/typo.rhai:3: check `t`: unknown key `requird`; did you mean `required`?"
+        ),
         "{}",
-        out.message("typo.rhai")
+        out.message("t")
     );
     assert_eq!(out.status("fine"), "pass");
 }

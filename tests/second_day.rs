@@ -301,3 +301,35 @@ fn lint_points_at_the_value_of_an_in_place_method() {
         lint.stdout
     );
 }
+
+#[test]
+fn a_wrong_call_names_the_forms_it_could_have_been_at_run_time_and_in_lint() {
+    let t = Test::new().file(
+        "c/a.rhai",
+        &format!(
+            "{}{}",
+            check("args", r#"net::listening("9090", "tcp"); pass("x")"#),
+            check("name", r#"fs::exsts("/x"); pass("x")"#),
+        ),
+    );
+    let out = t.run(&["run", "c", "--format", "json"]);
+    assert!(
+        out.message("args").ends_with(
+            "`net::listening(port: int) -> bool` or `net::listening(address: string, port: int) -> bool`: called with (string, string)"
+        ),
+        "{}",
+        out.message("args")
+    );
+    assert!(
+        out.message("name")
+            .ends_with("no function `fs::exsts`; did you mean `fs::exists`? (hostscript doc fs)"),
+        "{}",
+        out.message("name")
+    );
+    let lint = t.run(&["lint", "c"]);
+    assert!(
+        lint.stdout.contains("called with (string, string)"),
+        "{}",
+        lint.stdout
+    );
+}

@@ -3,6 +3,11 @@
 //! `run` takes an argv array and never a shell string; a script that wants a shell runs
 //! `["sh", "-c", ".."]` itself, visibly. Its timeout is capped by the check's remaining budget.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "cmd";
+
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{Options, ask, error_at, map, opt};
@@ -16,15 +21,17 @@ const RUN_OPTIONS: &str = "env, clear_env, cwd, stdin, timeout, max_output, fres
 pub fn module(runtime: tokio::runtime::Handle) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn("run", move |ctx: NativeCallContext, argv: Array| {
+    m.set_documented_fn(MODULE, "run", move |ctx: NativeCallContext, argv: Array| {
         run(&ctx, &rt, argv, Map::new())
     });
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "run",
         move |ctx: NativeCallContext, argv: Array, options: Map| run(&ctx, &rt, argv, options),
     );
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "which",
         move |ctx: NativeCallContext, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             let question = Question::CmdWhich {

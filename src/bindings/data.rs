@@ -2,13 +2,15 @@
 //! and arrays. A parse error names the line and column inside the text. `base64::encode(text)`:
 //! what basic-auth headers carry (flintlock compares the base64 of its token).
 
+use crate::bindings::Documented;
 use rhai::{Dynamic, EvalAltResult, Module, NativeCallContext};
 
 use crate::bindings::{error_at, toml_to_dynamic};
 
 pub fn toml_module() -> Module {
     let mut m = Module::new();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "toml",
         "parse",
         |ctx: NativeCallContext, text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             let table: toml::Table = toml::from_str(text).map_err(|e| {
@@ -32,7 +34,8 @@ pub fn toml_module() -> Module {
 
 pub fn json_module() -> Module {
     let mut m = Module::new();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "json",
         "parse",
         |ctx: NativeCallContext, text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
@@ -53,7 +56,8 @@ pub fn json_module() -> Module {
 
 pub fn yaml_module() -> Module {
     let mut m = Module::new();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "yaml",
         "parse",
         |ctx: NativeCallContext, text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             // Through serde_json's value model: YAML's extra types (tags, non-string keys)
@@ -95,7 +99,7 @@ pub(crate) fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
 
 pub fn base64_module() -> Module {
     let mut m = Module::new();
-    m.set_native_fn("encode", |text: &str| Ok(base64(text.as_bytes())));
+    m.set_documented_fn("base64", "encode", |text: &str| Ok(base64(text.as_bytes())));
     m
 }
 

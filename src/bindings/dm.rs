@@ -2,6 +2,11 @@
 //! `table(name)` and `info(name)`, each also taking `#{ dmsetup: "/path/to/dmsetup", timeout: seconds }`.
 //! The dmsetup program defaults to `$HOSTSCRIPT_DMSETUP`, else `dmsetup` on PATH.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "dm";
+
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{HostError, Options, error_at, map, opt};
@@ -101,11 +106,11 @@ type Call = fn(&Runtime, &Asking, &str) -> Result<Dynamic, HostError>;
 /// Registers `name()` and `name(#{..})`.
 fn register(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {
     let rt = runtime.clone();
-    m.set_native_fn(name, move |ctx: NativeCallContext| {
+    m.set_documented_fn(MODULE, name, move |ctx: NativeCallContext| {
         invoke(&ctx, &rt, call, Map::new(), "")
     });
     let rt = runtime.clone();
-    m.set_native_fn(name, move |ctx: NativeCallContext, options: Map| {
+    m.set_documented_fn(MODULE, name, move |ctx: NativeCallContext, options: Map| {
         invoke(&ctx, &rt, call, options, "")
     });
 }
@@ -113,11 +118,12 @@ fn register(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {
 /// Registers `name(device)` and `name(device, #{..})`.
 fn register_named(m: &mut Module, runtime: &Runtime, name: &'static str, call: Call) {
     let rt = runtime.clone();
-    m.set_native_fn(name, move |ctx: NativeCallContext, device: &str| {
+    m.set_documented_fn(MODULE, name, move |ctx: NativeCallContext, device: &str| {
         invoke(&ctx, &rt, call, Map::new(), device)
     });
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         name,
         move |ctx: NativeCallContext, device: &str, options: Map| {
             invoke(&ctx, &rt, call, options, device)

@@ -2,6 +2,11 @@
 //! `read`, `glob`, and `access(path, user, mode)` for a named user. Every one asks through the
 //! seam (`crate::probe`); the kind tests ask `fs.stat`, so one answer serves them all.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "fs";
+
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{Options, ask, error_at, map, opt};
@@ -40,7 +45,8 @@ fn kind_test(
     test: impl Fn(Option<Kind>) -> bool + Send + Sync + 'static,
 ) {
     let rt = rt.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         name,
         move |ctx: NativeCallContext, p: &str| -> Result<bool, Box<EvalAltResult>> {
             kind_of(&ctx, &rt, p, !no_follow).map(&test)
@@ -116,24 +122,26 @@ pub fn module(runtime: Runtime) -> Module {
         k == Some(Kind::BlockDevice)
     });
     let r = runtime.clone();
-    m.set_native_fn("stat", move |ctx: NativeCallContext, p: &str| {
+    m.set_documented_fn(MODULE, "stat", move |ctx: NativeCallContext, p: &str| {
         stat(&ctx, &r, p, true)
     });
     let r = runtime.clone();
-    m.set_native_fn("lstat", move |ctx: NativeCallContext, p: &str| {
+    m.set_documented_fn(MODULE, "lstat", move |ctx: NativeCallContext, p: &str| {
         stat(&ctx, &r, p, false)
     });
     let r = runtime.clone();
-    m.set_native_fn("read", move |ctx: NativeCallContext, p: &str| {
+    m.set_documented_fn(MODULE, "read", move |ctx: NativeCallContext, p: &str| {
         read(&ctx, &r, p, Map::new())
     });
     let r = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "read",
         move |ctx: NativeCallContext, p: &str, options: Map| read(&ctx, &r, p, options),
     );
     let r = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "glob",
         move |ctx: NativeCallContext, pattern: &str| -> Result<Array, Box<EvalAltResult>> {
             // A bad pattern is the script's mistake, found before anything is asked.
@@ -147,7 +155,8 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let r = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "free",
         move |ctx: NativeCallContext, p: &str| -> Result<Map, Box<EvalAltResult>> {
             let question = Question::FsFree {
@@ -172,7 +181,8 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let r = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "access",
         move |ctx: NativeCallContext,
               p: &str,

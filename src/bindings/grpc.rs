@@ -5,6 +5,11 @@
 //! Requests follow the protobuf JSON mapping (either field-name style); responses use proto
 //! field names, include default values, and give enums as names.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "grpc";
+
 use std::path::PathBuf;
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
@@ -21,14 +26,16 @@ const OPTIONS: &str = "timeout, metadata, tls, reflection, descriptor_set";
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "invoke",
         move |ctx: NativeCallContext, target: &str, method: &str, request: Dynamic| {
             call(&rt, target, method, request, Map::new()).map_err(|e| error_at(&ctx, e))
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "invoke",
         move |ctx: NativeCallContext,
               target: &str,
@@ -39,55 +46,66 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "try_invoke",
         move |target: &str, method: &str, request: Dynamic| {
             Ok(try_call(&rt, target, method, request, Map::new()))
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "try_invoke",
         move |target: &str, method: &str, request: Dynamic, options: Map| {
             Ok(try_call(&rt, target, method, request, options))
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn("list", move |ctx: NativeCallContext, target: &str| {
-        list(&ctx, &rt, target, Map::new())
-    });
+    m.set_documented_fn(
+        MODULE,
+        "list",
+        move |ctx: NativeCallContext, target: &str| list(&ctx, &rt, target, Map::new()),
+    );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "list",
         move |ctx: NativeCallContext, target: &str, o: Map| list(&ctx, &rt, target, o),
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "describe",
         move |ctx: NativeCallContext, target: &str, service: &str| {
             describe(&ctx, &rt, target, service, Map::new())
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "describe",
         move |ctx: NativeCallContext, target: &str, service: &str, o: Map| {
             describe(&ctx, &rt, target, service, o)
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn("health", move |ctx: NativeCallContext, target: &str| {
-        health(&ctx, &rt, target, "", Map::new())
-    });
+    m.set_documented_fn(
+        MODULE,
+        "health",
+        move |ctx: NativeCallContext, target: &str| health(&ctx, &rt, target, "", Map::new()),
+    );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "health",
         move |ctx: NativeCallContext, target: &str, service: &str| {
             health(&ctx, &rt, target, service, Map::new())
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "health",
         move |ctx: NativeCallContext, target: &str, service: &str, o: Map| {
             health(&ctx, &rt, target, service, o)
@@ -97,7 +115,8 @@ pub fn module(runtime: Runtime) -> Module {
     // check ends, however it ends (its own verdict, an error, its budget, a signal), unless
     // `grpc::undefer(handle)` withdraws it first. What the canary uses so that no microVM it
     // created outlives it.
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "defer",
         move |target: &str, method: &str, request: Dynamic, options: Map, label: &str| {
             Ok(defer(Deferred {
@@ -111,7 +130,7 @@ pub fn module(runtime: Runtime) -> Module {
             }))
         },
     );
-    m.set_native_fn("undefer", |handle: i64| Ok(undefer(handle)));
+    m.set_documented_fn(MODULE, "undefer", |handle: i64| Ok(undefer(handle)));
     m
 }
 

@@ -1,6 +1,11 @@
 //! `kmod::state(name)` and `kmod::state(name, #{ root, release, config })` →
 //! `#{ name, state, reason }` with state `loaded`, `builtin`, `absent` or `unknown`.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "kmod";
+
 use rhai::{EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{Options, ask, error_at, map};
@@ -12,10 +17,13 @@ type Runtime = tokio::runtime::Handle;
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn("state", move |ctx: NativeCallContext, name: &str| {
-        state(&ctx, &rt, name, Map::new())
-    });
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
+        "state",
+        move |ctx: NativeCallContext, name: &str| state(&ctx, &rt, name, Map::new()),
+    );
+    m.set_documented_fn(
+        MODULE,
         "state",
         move |ctx: NativeCallContext, name: &str, o: Map| state(&ctx, &runtime, name, o),
     );

@@ -2,6 +2,11 @@
 //! `#{ netns: "name-or-path", timeout: seconds }`. A missing link is an error from `get` and a
 //! plain `false` from `exists`.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "link";
+
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{Options, ask, error_at, map, opt};
@@ -14,27 +19,32 @@ type Runtime = tokio::runtime::Handle;
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn("get", move |ctx: NativeCallContext, name: &str| {
+    m.set_documented_fn(MODULE, "get", move |ctx: NativeCallContext, name: &str| {
         get(&ctx, &rt, name, Map::new())
     });
     let rt = runtime.clone();
-    m.set_native_fn("get", move |ctx: NativeCallContext, name: &str, o: Map| {
-        get(&ctx, &rt, name, o)
-    });
+    m.set_documented_fn(
+        MODULE,
+        "get",
+        move |ctx: NativeCallContext, name: &str, o: Map| get(&ctx, &rt, name, o),
+    );
     let rt = runtime.clone();
-    m.set_native_fn("exists", move |ctx: NativeCallContext, name: &str| {
-        exists(&ctx, &rt, name, Map::new())
-    });
+    m.set_documented_fn(
+        MODULE,
+        "exists",
+        move |ctx: NativeCallContext, name: &str| exists(&ctx, &rt, name, Map::new()),
+    );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "exists",
         move |ctx: NativeCallContext, name: &str, o: Map| exists(&ctx, &rt, name, o),
     );
     let rt = runtime.clone();
-    m.set_native_fn("list", move |ctx: NativeCallContext| {
+    m.set_documented_fn(MODULE, "list", move |ctx: NativeCallContext| {
         list(&ctx, &rt, Map::new())
     });
-    m.set_native_fn("list", move |ctx: NativeCallContext, o: Map| {
+    m.set_documented_fn(MODULE, "list", move |ctx: NativeCallContext, o: Map| {
         list(&ctx, &runtime, o)
     });
     m

@@ -117,6 +117,48 @@ pub(crate) fn ask<T: serde::de::DeserializeOwned>(
     crate::probe::ask(runtime, question, how).map_err(|e| error_at(ctx, e))
 }
 
+/// Registers primitives with their metadata: parameter names and types, return type and doc
+/// line from `docs::SIGNATURES`, so `hostscript doc`, the `.d.rhai` definitions and errors
+/// name them. A form without an entry is registered bare, and a test fails on it.
+pub(crate) trait Documented {
+    fn set_documented_fn<A: 'static, const N: usize, const X: bool, R, FUNC>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: FUNC,
+    ) -> u64
+    where
+        R: rhai::Variant + Clone,
+        FUNC: rhai::RhaiNativeFunc<A, N, X, R, true> + Send + Sync + 'static;
+}
+
+impl Documented for rhai::Module {
+    fn set_documented_fn<A: 'static, const N: usize, const X: bool, R, FUNC>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: FUNC,
+    ) -> u64
+    where
+        R: rhai::Variant + Clone,
+        FUNC: rhai::RhaiNativeFunc<A, N, X, R, true> + Send + Sync + 'static,
+    {
+        // Volatile: a primitive reads the host, so the same arguments need not give the same
+        // answer, and the optimiser must never fold a call into a constant.
+        let registration = rhai::FuncRegistration::new(name)
+            .in_internal_namespace()
+            .with_purity(true)
+            .with_volatility(true);
+        let registration = match docs::signature(module, name, N) {
+            Some((info, doc)) => registration
+                .with_params_info(info)
+                .with_comments([format!("/// {doc}")]),
+            None => registration,
+        };
+        registration.set_into_module(self, func).hash
+    }
+}
+
 /// A runtime error at the position of the native call, so messages point at the script line.
 pub(crate) fn error_at(
     ctx: &NativeCallContext,

@@ -1,6 +1,11 @@
 //! `net::` — sockets: who listens (`listeners`, `listening`, `unix_listening`) and whether a
 //! connection succeeds (`connect`). Listener queries read this process's network namespace.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "net";
+
 use std::net::IpAddr;
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
@@ -24,7 +29,8 @@ fn listeners(
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "listeners",
         move |ctx: NativeCallContext| -> Result<Array, Box<EvalAltResult>> {
             Ok(listeners(&ctx, &rt, true)?
@@ -34,7 +40,8 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "listening",
         move |ctx: NativeCallContext, port: i64| -> Result<bool, Box<EvalAltResult>> {
             let port = port_from(port).map_err(|e| error_at(&ctx, e))?;
@@ -43,7 +50,8 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "listening",
         move |ctx: NativeCallContext,
               address: &str,
@@ -59,7 +67,8 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "unix_listening",
         move |ctx: NativeCallContext, path: &str| -> Result<bool, Box<EvalAltResult>> {
             let paths: Vec<String> = ask(&ctx, &rt, Question::NetUnixListeners, How::default())?;
@@ -67,10 +76,13 @@ pub fn module(runtime: Runtime) -> Module {
         },
     );
     let rt = runtime.clone();
-    m.set_native_fn("connect", move |ctx: NativeCallContext, target: &str| {
-        connect(&ctx, &rt, target, Map::new())
-    });
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
+        "connect",
+        move |ctx: NativeCallContext, target: &str| connect(&ctx, &rt, target, Map::new()),
+    );
+    m.set_documented_fn(
+        MODULE,
         "connect",
         move |ctx: NativeCallContext, target: &str, options: Map| {
             connect(&ctx, &runtime, target, options)

@@ -1,6 +1,11 @@
 //! `proc::` — processes: `find(name_or_path)` returns every match with pid, name, exe,
 //! cmdline and user; `running(name_or_path)` says whether there is any.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "proc";
+
 use rhai::{Array, Dynamic, EvalAltResult, Module, NativeCallContext};
 
 use crate::bindings::{ask, map, opt};
@@ -23,7 +28,8 @@ fn find(
 pub fn module(runtime: Runtime) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "find",
         move |ctx: NativeCallContext, query: &str| -> Result<Array, Box<EvalAltResult>> {
             let found = find(&ctx, &rt, query)?;
@@ -49,7 +55,8 @@ pub fn module(runtime: Runtime) -> Module {
                 .collect())
         },
     );
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "running",
         move |ctx: NativeCallContext, query: &str| -> Result<bool, Box<EvalAltResult>> {
             Ok(!find(&ctx, &runtime, query)?.is_empty())

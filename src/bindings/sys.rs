@@ -3,6 +3,11 @@
 //! seconds), `sys::pid()` and `sys::sleep(seconds)` for checks that poll and name what they
 //! create, such as the canary.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "sys";
+
 use rhai::{Array, Dynamic, EvalAltResult, Module, NativeCallContext};
 
 use crate::bindings::{ask, error_at};
@@ -17,7 +22,8 @@ where
     R: rhai::Variant + Clone,
 {
     let rt = rt.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         name,
         move |ctx: NativeCallContext| -> Result<R, Box<EvalAltResult>> {
             ask::<T>(&ctx, &rt, question.clone(), How::default()).map(into)
@@ -61,7 +67,8 @@ pub fn module(runtime: Runtime) -> Module {
     );
     // Sleeps at most what is left of the check's budget, and wakes on a signal: a poll loop
     // must never hold a run past its budget or an interrupt.
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "sleep",
         |ctx: NativeCallContext, seconds: Dynamic| -> Result<(), Box<EvalAltResult>> {
             let wanted = crate::bindings::seconds_of(&seconds).ok_or_else(|| {

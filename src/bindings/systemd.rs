@@ -3,6 +3,11 @@
 //! The programs default to `$HOSTSCRIPT_SYSTEMCTL` and `$HOSTSCRIPT_BUSCTL`, else `systemctl`
 //! and `busctl` on PATH (busctl gives ExecStart's exact argv, which systemctl show cannot).
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "systemd";
+
 use rhai::{Array, Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::{Options, ask, error_at, map};
@@ -15,21 +20,28 @@ type Runtime = tokio::runtime::Handle;
 pub fn module(runtime: tokio::runtime::Handle) -> Module {
     let mut m = Module::new();
     let rt = runtime.clone();
-    m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str| {
+    m.set_documented_fn(MODULE, "unit", move |ctx: NativeCallContext, name: &str| {
         unit(&ctx, &rt, name, Map::new())
     });
     let env_rt = runtime.clone();
-    m.set_native_fn("unit", move |ctx: NativeCallContext, name: &str, o: Map| {
-        unit(&ctx, &runtime, name, o)
-    });
+    m.set_documented_fn(
+        MODULE,
+        "unit",
+        move |ctx: NativeCallContext, name: &str, o: Map| unit(&ctx, &runtime, name, o),
+    );
     // An EnvironmentFile= as systemd would read it when starting the unit.
-    m.set_native_fn("env_file", move |ctx: NativeCallContext, path: &str| {
-        env_file(&ctx, &env_rt, path)
-    });
+    m.set_documented_fn(
+        MODULE,
+        "env_file",
+        move |ctx: NativeCallContext, path: &str| env_file(&ctx, &env_rt, path),
+    );
     // One argument as an ExecStart= line spells it, for systemd to pass it as it is.
-    m.set_native_fn("quote", |word: &str| Ok(systemd::quote_exec_arg(word)));
+    m.set_documented_fn(MODULE, "quote", |word: &str| {
+        Ok(systemd::quote_exec_arg(word))
+    });
     // ExecStart's argv as systemd expands `$VAR` and `${VAR}` when it starts the command.
-    m.set_native_fn(
+    m.set_documented_fn(
+        MODULE,
         "expand",
         |ctx: NativeCallContext, argv: Array, env: Map| -> Result<Array, Box<EvalAltResult>> {
             let words = argv

@@ -4,6 +4,11 @@
 //! serve names chosen at run time. Reading a var that does not exist is an error naming it,
 //! never a silent `()`.
 
+use crate::bindings::Documented;
+
+/// The namespace these primitives are registered in.
+const MODULE: &str = "vars";
+
 use std::sync::Arc;
 
 use rhai::{Dynamic, EvalAltResult, Map, Module, NativeCallContext};
@@ -22,17 +27,19 @@ pub fn module(vars: &Vars) -> Module {
         m.set_var(name.as_str(), value.clone());
     }
     let values = all.clone();
-    m.set_native_fn("get", move |ctx: NativeCallContext, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+    m.set_documented_fn(MODULE, "get", move |ctx: NativeCallContext, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
         values.get(name).cloned().ok_or_else(|| {
             error_at(&ctx, format!("unknown var `{name}` (set it in vars.toml, with --vars FILE or --var {name}=VALUE)"))
         })
     });
     let values = all.clone();
-    m.set_native_fn("get", move |name: &str, default: Dynamic| {
+    m.set_documented_fn(MODULE, "get", move |name: &str, default: Dynamic| {
         Ok(values.get(name).cloned().unwrap_or(default))
     });
     let values = all.clone();
-    m.set_native_fn("has", move |name: &str| Ok(values.contains_key(name)));
-    m.set_native_fn("all", move || Ok((*all).clone()));
+    m.set_documented_fn(MODULE, "has", move |name: &str| {
+        Ok(values.contains_key(name))
+    });
+    m.set_documented_fn(MODULE, "all", move || Ok((*all).clone()));
     m
 }

@@ -54,6 +54,27 @@ pub fn primitive_signatures() -> Result<Vec<(&'static str, Vec<String>)>> {
         .collect())
 }
 
+/// How many parameters a generated signature `f(a: t, b: u #{ x, y }) -> r` has.
+fn arity_of(signature: &str) -> usize {
+    let inner = signature.split_once('(').map_or("", |(_, rest)| {
+        rest.rsplit_once(") ->").map_or(rest, |(i, _)| i)
+    });
+    if inner.trim().is_empty() {
+        return 0;
+    }
+    let mut depth = 0usize;
+    let mut count = 1;
+    for c in inner.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
 fn doc_capability() -> crate::bindings::Capability {
     crate::bindings::Capability::Remediate(std::sync::Arc::new(crate::bindings::Remediating {
         settings: crate::host::change::Settings::new(true, "/".into()),
@@ -101,25 +122,77 @@ pub fn doc(module: Option<&str>, definitions: Option<&std::path::Path>) -> Resul
                 )
                 .map_err(Error::Output)?;
             }
+            let globals = crate::bindings::docs::GLOBALS.len();
+            writeln!(out, "{:<8} {globals} functions", "globals").map_err(Error::Output)?;
             writeln!(out, "\nhostscript doc MODULE shows one; the README's primitives reference explains them.")
                 .map_err(Error::Output)?;
         }
+        Some("globals") => {
+            for (sig, line) in crate::bindings::docs::GLOBALS {
+                writeln!(out, "{sig}\n    {line}").map_err(Error::Output)?;
+            }
+        }
         Some(wanted) => {
             let Some((name, sigs)) = all.iter().find(|(n, _)| *n == wanted) else {
-                let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                let mut names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                names.push("globals");
                 return Err(Error::Flag {
                     flag: "doc",
                     message: format!("no module `{wanted}` (modules: {})", names.join(", ")),
                 });
             };
-            let width = sigs.iter().map(|s| s.len()).max().unwrap_or(0) + name.len() + 2;
+            // Each form with its parameters, their types and what it returns, then its line.
             for sig in sigs {
                 let function = sig.split('(').next().unwrap_or_default();
-                let line = crate::bindings::docs::line(name, function).unwrap_or("");
-                let call = format!("{name}::{sig}");
-                writeln!(out, "{call:<width$}  {line}").map_err(Error::Output)?;
+                let arity = arity_of(sig);
+                match crate::bindings::docs::signature(name, function, arity) {
+                    Some((info, line)) => {
+                        let (ret, params) = info
+                            .split_last()
+                            .map_or(("", &info[..]), |(r, p)| (r.as_str(), p));
+                        writeln!(
+                            out,
+                            "{name}::{function}({}) -> {ret}\n    {line}",
+                            params.join(", ")
+                        )
+                        .map_err(Error::Output)?;
+                    }
+                    None => {
+                        writeln!(out, "{name}::{sig}\n    (undocumented)")
+                            .map_err(Error::Output)?;
+                    }
+                }
             }
         }
     }
     Ok(exit_code::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every documented form is registered, and every registered form documented: the table
+    /// cannot keep a function that went away, nor miss one that came.
+    #[test]
+    fn the_signature_table_and_the_registrations_agree() {
+        let registered = super::primitive_signatures().expect("modules");
+        let mut documented = std::collections::BTreeMap::<&str, usize>::new();
+        for (module, _, _) in crate::bindings::docs::SIGNATURES {
+            *documented.entry(module).or_default() += 1;
+        }
+        for (module, sigs) in &registered {
+            assert_eq!(
+                documented.get(module).copied().unwrap_or(0),
+                sigs.len(),
+                "{module}: {sigs:?}"
+            );
+            for sig in sigs {
+                let name = sig.split('(').next().unwrap_or_default();
+                assert!(
+                    crate::bindings::docs::signature(module, name, super::arity_of(sig)).is_some(),
+                    "{module}::{sig} has no entry in bindings/docs.rs"
+                );
+            }
+        }
+        assert_eq!(documented.len(), registered.len());
+    }
 }

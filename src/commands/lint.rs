@@ -123,26 +123,10 @@ fn plural(n: usize) -> &'static str {
 /// at run time. Found by walking each script's AST (its `fn`s included).
 fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
     let modules = crate::commands::help::primitive_signatures()?;
+    // The forms of a primitive from its documented signatures (`bindings::docs`, which a test
+    // keeps equal to what is registered).
     let arities = |module: &str, name: &str| -> Option<Vec<usize>> {
-        let (_, sigs) = modules.iter().find(|(m, _)| *m == module)?;
-        let found: Vec<usize> = sigs
-            .iter()
-            .filter(|s| s.split('(').next() == Some(name))
-            .map(|s| {
-                let inner = s
-                    .split('(')
-                    .nth(1)
-                    .unwrap_or("")
-                    .split(')')
-                    .next()
-                    .unwrap_or("");
-                if inner.trim().is_empty() {
-                    0
-                } else {
-                    inner.split(',').count()
-                }
-            })
-            .collect();
+        let found = crate::bindings::docs::arities(module, name);
         (!found.is_empty()).then_some(found)
     };
     let mut scripts: Vec<&crate::script::LoadedScript> = Vec::new();
@@ -164,6 +148,7 @@ fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
         }
     }
     let defined: Vec<String> = session.engine_vars();
+    let vars = session.vars.clone();
     let mut problems = Vec::new();
     for script in scripts {
         script.ast.walk(&mut |path: &[rhai::ASTNode]| {
@@ -212,7 +197,13 @@ fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
                                 call.args.len()
                             ));
                         }
-                        Some(_) => {}
+                        Some(_) => {
+                            let given: Vec<Option<&'static str>> =
+                                call.args.iter().map(|a| literal_type(a, &vars)).collect();
+                            if let Some(problem) = type_problem(module, name, &given) {
+                                problems.push(format!("{at}: {problem}"));
+                            }
+                        }
                     }
                 }
             }
@@ -252,6 +243,70 @@ fn unknown_primitives(session: &Session) -> Result<Vec<String>> {
         });
     }
     Ok(problems)
+}
+
+/// The type of an argument where the script spells it: a literal, or a var (its value's type).
+fn literal_type(arg: &rhai::Expr, vars: &crate::vars::Vars) -> Option<&'static str> {
+    use rhai::Expr;
+    Some(match arg {
+        Expr::StringConstant(..) | Expr::InterpolatedString(..) => "string",
+        Expr::IntegerConstant(..) => "int",
+        Expr::FloatConstant(..) => "float",
+        Expr::BoolConstant(..) => "bool",
+        Expr::Array(..) => "array",
+        Expr::Map(..) => "map",
+        Expr::Variable(x, _, _) if !x.2.is_empty() && x.2.root() == "vars" => {
+            match vars.get(x.1.as_str())? {
+                toml::Value::String(_) => "string",
+                toml::Value::Integer(_) => "int",
+                toml::Value::Float(_) => "float",
+                toml::Value::Boolean(_) => "bool",
+                toml::Value::Array(_) => "array",
+                toml::Value::Table(_) => "map",
+                toml::Value::Datetime(_) => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Whether a documented parameter type takes a value of `given` type.
+fn accepts(param: &str, given: &str) -> bool {
+    let ty = param.split_once(':').map_or(param, |(_, t)| t).trim();
+    let base = ty.split([' ', '#']).next().unwrap_or(ty);
+    match base {
+        "any" | "" => true,
+        "number" => matches!(given, "int" | "float"),
+        "float" => matches!(given, "int" | "float"),
+        other => other == given,
+    }
+}
+
+/// A call whose known argument types no form of the primitive takes.
+fn type_problem(module: &str, name: &str, given: &[Option<&'static str>]) -> Option<String> {
+    if given.iter().all(Option::is_none) {
+        return None;
+    }
+    let forms = crate::bindings::docs::forms(module, name);
+    let fits = forms.iter().any(|form| {
+        crate::bindings::docs::split(form).is_some_and(|(params, _)| {
+            params.len() == given.len()
+                && params
+                    .iter()
+                    .zip(given)
+                    .all(|(p, g)| g.is_none_or(|g| accepts(p, g)))
+        })
+    });
+    if fits {
+        return None;
+    }
+    let shown: Vec<&str> = given.iter().map(|g| g.unwrap_or("?")).collect();
+    let forms: Vec<String> = forms.iter().map(|f| format!("`{module}::{f}`")).collect();
+    Some(format!(
+        "{}: called with ({})",
+        forms.join(" or "),
+        shown.join(", ")
+    ))
 }
 
 /// String and array methods that change their receiver and return `()` (`remove` is left

@@ -78,7 +78,13 @@ pub fn human_result(out: &mut dyn Write, color: bool, r: &RemediationResult) -> 
         }
     }
     if let Some(error) = &r.error {
-        writeln!(out, "    {}", paint(color, "31", error))?;
+        // A failed step is already on its own line; its error repeated would say it twice.
+        let told = r.steps.iter().any(|s| {
+            s.state == StepState::Failed && error.contains(&format!("{}: {}", s.action, s.message))
+        });
+        if !told {
+            writeln!(out, "    {}", paint(color, "31", error))?;
+        }
         if r.outcome == Outcome::Failed {
             let left: Vec<&str> = r
                 .steps

@@ -139,6 +139,75 @@ pub fn is_script_bug(err: &EvalAltResult) -> bool {
     )
 }
 
+/// A primitive called with arguments none of its forms takes, or a name no module has: its
+/// forms with parameter names and types, and what it was called with, or the nearest name
+/// (as `lint` suggests it). `Function not found: net::listening (i64, &str)` becomes
+/// "`net::listening(port: int) -> bool` or `..`: called with (int, string)".
+fn teach(signature: &str) -> String {
+    let (call, args) = signature.split_once(" (").unwrap_or((signature, ")"));
+    let Some((module, function)) = call.split_once("::") else {
+        return format!("function not found: {signature}");
+    };
+    let given: Vec<String> = split_types(args.trim_end_matches(')'))
+        .into_iter()
+        .map(|t| script_type(&t).to_string())
+        .collect();
+    let given = format!("({})", given.join(", "));
+    let forms = crate::bindings::docs::forms(module, function);
+    if !forms.is_empty() {
+        let forms: Vec<String> = forms.iter().map(|f| format!("`{module}::{f}`")).collect();
+        return format!("{}: called with {given}", forms.join(" or "));
+    }
+    let names = crate::bindings::docs::names(module);
+    if names.is_empty() {
+        return format!("function not found: {signature}");
+    }
+    match crate::text::closest(function, names.iter().copied()) {
+        Some(near) => format!(
+            "no function `{module}::{function}`; did you mean `{module}::{near}`? (hostscript doc {module})"
+        ),
+        None => format!("no function `{module}::{function}` (hostscript doc {module} lists them)"),
+    }
+}
+
+/// Rhai's argument types, split at top-level commas.
+fn split_types(args: &str) -> Vec<String> {
+    if args.trim().is_empty() {
+        return Vec::new();
+    }
+    let (mut depth, mut start, mut out) = (0usize, 0usize, Vec::new());
+    for (i, c) in args.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ')' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(args[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(args[start..].trim().to_string());
+    out
+}
+
+/// A Rust type as Rhai names it, as a script author knows it.
+fn script_type(rust: &str) -> &str {
+    let rust = rust.split(" | ").next().unwrap_or(rust).trim();
+    match rust {
+        "i64" | "i32" | "u32" | "u64" | "usize" | "INT" => "int",
+        "f64" | "f32" | "FLOAT" => "float",
+        "bool" => "bool",
+        "&str" | "ImmutableString" | "String" | "string" => "string",
+        "char" => "char",
+        "()" => "()",
+        t if t.ends_with("Map") => "map",
+        t if t.ends_with("Array") || t.starts_with("Vec<") => "array",
+        t if t.ends_with("FnPtr") => "closure",
+        other => other,
+    }
+}
+
 fn describe(err: &EvalAltResult) -> String {
     let text = match err {
         EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
@@ -161,6 +230,9 @@ fn describe(err: &EvalAltResult) -> String {
             format!(
                 "function not found: {signature} (checks are read-only; changing the host is a remediation's job)"
             )
+        }
+        EvalAltResult::ErrorFunctionNotFound(signature, _) if signature.contains("::") => {
+            teach(signature)
         }
         EvalAltResult::ErrorModuleNotFound(name, _) if name == "fix" => {
             "module not found: fix (fix:: is for remediations; checks are read-only)".to_string()

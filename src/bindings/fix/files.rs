@@ -2,13 +2,15 @@
 //! files, sparse files, modes, groups of files, and moving files aside.
 use std::sync::Arc;
 
+use crate::bindings::Documented;
 use rhai::{Dynamic, Map, Module, NativeCallContext};
 
 use super::*;
 
 pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "write_file",
         move |ctx: NativeCallContext, path: &str, content: &str| {
             let step = file::write(
@@ -21,7 +23,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "write_file",
         move |ctx: NativeCallContext, path: &str, content: &str, options: Map| {
             let want = ownership(options, "fix::write_file", "").map_err(|e| error_at(&ctx, e))?;
@@ -31,25 +34,32 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn("render", move |ctx: NativeCallContext, name: &str| {
-        render(&f, name, Map::new()).map_err(|e| error_at(&ctx, e))
-    });
+    m.set_documented_fn(
+        "fix",
+        "render",
+        move |ctx: NativeCallContext, name: &str| {
+            render(&f, name, Map::new()).map_err(|e| error_at(&ctx, e))
+        },
+    );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "render",
         move |ctx: NativeCallContext, name: &str, extra: Map| {
             render(&f, name, extra).map_err(|e| error_at(&ctx, e))
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "template",
         move |ctx: NativeCallContext, name: &str, path: &str| {
             template(&ctx, &f, name, path, Map::new())
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "template",
         move |ctx: NativeCallContext, name: &str, path: &str, options: Map| {
             template(&ctx, &f, name, path, options)
@@ -57,11 +67,16 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn("ensure_dir", move |ctx: NativeCallContext, path: &str| {
-        f.record(&ctx, file::ensure_dir(f.settings(), path, None))
-    });
+    m.set_documented_fn(
+        "fix",
+        "ensure_dir",
+        move |ctx: NativeCallContext, path: &str| {
+            f.record(&ctx, file::ensure_dir(f.settings(), path, None))
+        },
+    );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "ensure_dir",
         move |ctx: NativeCallContext, path: &str, options: Map| {
             let want = ownership(options, "fix::ensure_dir", "").map_err(|e| error_at(&ctx, e))?;
@@ -70,14 +85,16 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "ensure_key",
         move |ctx: NativeCallContext, path: &str, section: &str, key: &str, value: Dynamic| {
             ensure_key(&ctx, &f, path, section, key, value, Map::new())
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "ensure_key",
         move |ctx: NativeCallContext,
               path: &str,
@@ -88,7 +105,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "sparse_file",
         move |ctx: NativeCallContext, path: &str, size: Dynamic| {
             let bytes = if let Ok(n) = size.as_int() {
@@ -102,7 +120,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "chmod",
         move |ctx: NativeCallContext, path: &str, mode: &str| {
             let mode =
@@ -112,12 +131,17 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn("remove_file", move |ctx: NativeCallContext, path: &str| {
-        f.record(&ctx, file::remove_file(f.settings(), path))
-    });
+    m.set_documented_fn(
+        "fix",
+        "remove_file",
+        move |ctx: NativeCallContext, path: &str| {
+            f.record(&ctx, file::remove_file(f.settings(), path))
+        },
+    );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "chgrp",
         move |ctx: NativeCallContext, path: &str, group: &str| {
             f.record(&ctx, file::chgrp(f.settings(), path, group))

@@ -13,6 +13,7 @@ mod packages;
 mod storage;
 mod units;
 
+use crate::bindings::Documented;
 use rhai::{Dynamic, EvalAltResult, Map, Module, NativeCallContext};
 
 use crate::bindings::Remediating;
@@ -71,16 +72,18 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
     let mut m = Module::new();
 
     let f = fix.clone();
-    m.set_native_fn("dry_run", move || Ok(f.settings().dry_run));
+    m.set_documented_fn("fix", "dry_run", move || Ok(f.settings().dry_run));
     let f = fix.clone();
-    m.set_native_fn("root", move || Ok(f.settings().root.display().to_string()));
+    m.set_documented_fn("fix", "root", move || {
+        Ok(f.settings().root.display().to_string())
+    });
 
     // Where a host path really is in this run (under --root), for the read-only primitives.
     let f = fix.clone();
-    m.set_native_fn("path", move |path: &str| {
+    m.set_documented_fn("fix", "path", move |path: &str| {
         Ok(f.settings().path(path).display().to_string())
     });
-    m.set_native_fn("bytes", |ctx: NativeCallContext, size: &str| {
+    m.set_documented_fn("fix", "bytes", |ctx: NativeCallContext, size: &str| {
         file::parse_size(size)
             .and_then(|b| i64::try_from(b).map_err(|_| format!("size `{size}` is too large")))
             .map_err(|e| error_at(&ctx, format!("fix::bytes: {e}")))
@@ -89,7 +92,8 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
     // Preconditions: checked before the first change, so a remediation that cannot do its
     // job refuses with the reason and changes nothing (a dry run reports the same refusal).
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "require",
         move |ctx: NativeCallContext, holds: bool, message: &str| {
             if holds {
@@ -105,7 +109,8 @@ pub fn module(remediating: Arc<Remediating>, vars: Arc<Vars>, runtime: Runtime) 
 
     // A dry run that cannot look at something (a query that needs root): say so and stop,
     // rather than guess "would change" for the steps that depend on it.
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "cannot_tell",
         move |ctx: NativeCallContext, action: &str, reason: &str| -> Result<()> {
             let step = Step::new(action, StepState::Unknown, reason.to_string());

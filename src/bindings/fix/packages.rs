@@ -2,13 +2,15 @@
 //! to wait for, and commands run as changing steps.
 use std::sync::Arc;
 
+use crate::bindings::Documented;
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 
 use super::*;
 
 pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "ensure_group",
         move |ctx: NativeCallContext, group: &str| {
             let timeout = f.timeout(&ctx)?;
@@ -19,7 +21,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "apt_install",
         move |ctx: NativeCallContext, packages: Array| {
             let packages: Vec<String> = packages.into_iter().map(|p| p.to_string()).collect();
@@ -36,15 +39,20 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn("modprobe", move |ctx: NativeCallContext, module: &str| {
-        let timeout = f.timeout(&ctx)?;
-        let step = f
-            .runtime
-            .block_on(system::modprobe(f.settings(), module, timeout));
-        f.record(&ctx, step)
-    });
+    m.set_documented_fn(
+        "fix",
+        "modprobe",
+        move |ctx: NativeCallContext, module: &str| {
+            let timeout = f.timeout(&ctx)?;
+            let step = f
+                .runtime
+                .block_on(system::modprobe(f.settings(), module, timeout));
+            f.record(&ctx, step)
+        },
+    );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "persist_modules",
         move |ctx: NativeCallContext, modules: Array| {
             let names: Vec<String> = modules.into_iter().map(|m| m.to_string()).collect();
@@ -52,7 +60,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "persist_modules",
         move |ctx: NativeCallContext, modules: Array, file: &str| {
             let names: Vec<String> = modules.into_iter().map(|m| m.to_string()).collect();
@@ -61,7 +70,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "add_to_group",
         move |ctx: NativeCallContext, user: &str, group: &str| {
             let timeout = f.timeout(&ctx)?;
@@ -73,14 +83,16 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "image",
         move |ctx: NativeCallContext, socket: &str, namespace: &str, reference: &str| {
             image(&ctx, &f, socket, namespace, reference, Map::new())
         },
     );
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "image",
         move |ctx: NativeCallContext,
               socket: &str,
@@ -90,7 +102,8 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn(
+    m.set_documented_fn(
+        "fix",
         "wait_socket",
         move |ctx: NativeCallContext, path: &str, seconds: Dynamic| {
             let within = crate::bindings::seconds_of(&seconds).ok_or_else(|| {
@@ -108,21 +121,25 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
     );
 
     let f = fix.clone();
-    m.set_native_fn("command", move |ctx: NativeCallContext, argv: Array| {
-        let words: Vec<String> = argv.into_iter().map(|w| w.to_string()).collect();
-        if words.is_empty() {
-            return Err(error_at(&ctx, "fix::command: empty argv"));
-        }
-        let timeout = f.timeout(&ctx)?;
-        let action = format!("run {}", words[0]);
-        let step = f.runtime.block_on(system::change(
-            f.settings(),
-            action,
-            "run".into(),
-            words,
-            &[],
-            timeout,
-        ));
-        f.record(&ctx, step)
-    });
+    m.set_documented_fn(
+        "fix",
+        "command",
+        move |ctx: NativeCallContext, argv: Array| {
+            let words: Vec<String> = argv.into_iter().map(|w| w.to_string()).collect();
+            if words.is_empty() {
+                return Err(error_at(&ctx, "fix::command: empty argv"));
+            }
+            let timeout = f.timeout(&ctx)?;
+            let action = format!("run {}", words[0]);
+            let step = f.runtime.block_on(system::change(
+                f.settings(),
+                action,
+                "run".into(),
+                words,
+                &[],
+                timeout,
+            ));
+            f.record(&ctx, step)
+        },
+    );
 }

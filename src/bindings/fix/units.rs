@@ -1,6 +1,7 @@
 //! `fix::` systemd units: enable, start, restart, daemon-reload.
 use std::sync::Arc;
 
+use crate::bindings::Documented;
 use rhai::{Module, NativeCallContext};
 
 use super::*;
@@ -12,7 +13,7 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
         ("restart", UnitAction::Restart),
     ] {
         let f = fix.clone();
-        m.set_native_fn(name, move |ctx: NativeCallContext, unit: &str| {
+        m.set_documented_fn("fix", name, move |ctx: NativeCallContext, unit: &str| {
             let timeout = f.timeout(&ctx)?;
             let step = f.runtime.block_on(system::systemctl(
                 f.settings(),
@@ -25,7 +26,7 @@ pub(super) fn register(m: &mut Module, fix: &Arc<Fix>) {
         });
     }
     let f = fix.clone();
-    m.set_native_fn("daemon_reload", move |ctx: NativeCallContext| {
+    m.set_documented_fn("fix", "daemon_reload", move |ctx: NativeCallContext| {
         let timeout = f.timeout(&ctx)?;
         let step = f.runtime.block_on(system::systemctl(
             f.settings(),
