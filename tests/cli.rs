@@ -1416,6 +1416,13 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
         "{fs_defs}"
     );
     assert!(!fs_defs.contains("EvalAltResult"), "{fs_defs}");
+    let globals_defs =
+        std::fs::read_to_string(t.path("defs/__static__.d.rhai")).expect("__static__.d.rhai");
+    assert!(!globals_defs.contains("EvalAltResult"), "{globals_defs}");
+    assert!(
+        globals_defs.contains("fn fail(message: string, details: map) -> Verdict;"),
+        "{globals_defs}"
+    );
     // The globals: the verdicts, declarations and their keys.
     let globals = t.run(&["doc", "globals"]);
     for needle in [

@@ -59,19 +59,23 @@ pub fn register(engine: &mut Engine, ctx: Context) {
     register_host_error(engine);
     // `secret(value)`: the value (every string in it, for a map or array) is redacted from
     // every output from now on; returns it unchanged.
-    engine.register_fn("secret", |ctx: NativeCallContext, value: Dynamic| {
-        let mut short = false;
-        mark_secret(&value, &mut short);
-        if short {
-            crate::say!(
-                "hostscript: warning: {}:{}: secret(): a value shorter than {} characters cannot be redacted",
-                ctx.call_source().unwrap_or("script"),
-                ctx.call_position().line().unwrap_or(0),
-                crate::secrets::MIN_LEN
-            );
-        }
-        value
-    });
+    register_global(
+        engine,
+        "secret(value: any) -> any",
+        |ctx: NativeCallContext, value: Dynamic| {
+            let mut short = false;
+            mark_secret(&value, &mut short);
+            if short {
+                crate::say!(
+                    "hostscript: warning: {}:{}: secret(): a value shorter than {} characters cannot be redacted",
+                    ctx.call_source().unwrap_or("script"),
+                    ctx.call_position().line().unwrap_or(0),
+                    crate::secrets::MIN_LEN
+                );
+            }
+            value
+        },
+    );
     for (name, module) in modules(&ctx) {
         engine.register_static_module(name, module.into());
     }
@@ -157,6 +161,29 @@ impl Documented for rhai::Module {
         };
         registration.set_into_module(self, func).hash
     }
+}
+
+/// Registers a global function (`check`, `pass`, `secret`, ..) with the signature and line
+/// `docs::GLOBALS` gives it, so the definitions and `hostscript doc globals` name its
+/// parameters and types.
+pub(crate) fn register_global<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+    engine: &mut Engine,
+    signature: &str,
+    func: FUNC,
+) where
+    R: rhai::Variant + Clone,
+    FUNC: rhai::RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+{
+    let name = signature.split('(').next().unwrap_or(signature);
+    let mut registration = rhai::FuncRegistration::new(name);
+    if let Some((mut info, ret)) = docs::split(signature) {
+        info.push(ret);
+        registration = registration.with_params_info(info);
+    }
+    if let Some((_, line)) = docs::GLOBALS.iter().find(|(s, _)| *s == signature) {
+        registration = registration.with_comments([format!("/// {line}")]);
+    }
+    registration.register_into_engine(engine, func);
 }
 
 /// A runtime error at the position of the native call, so messages point at the script line.

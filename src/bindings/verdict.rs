@@ -15,15 +15,22 @@ pub fn register(engine: &mut Engine) {
         ("fail", Status::Fail),
         ("skip", Status::Skip),
     ] {
-        engine.register_fn(name, move |message: &str| {
-            make(status, message, serde_json::Map::new())
-        });
+        crate::bindings::register_global(
+            engine,
+            &format!("{name}(message: string) -> Verdict"),
+            move |message: &str| make(status, message, serde_json::Map::new()),
+        );
         // A caught host error as the message: `catch (e) { return fail(e); }`.
-        engine.register_fn(name, move |error: crate::bindings::HostError| {
-            make(status, &error.message, serde_json::Map::new())
-        });
-        engine.register_fn(
-            name,
+        crate::bindings::register_global(
+            engine,
+            &format!("{name}(error: HostError) -> Verdict"),
+            move |error: crate::bindings::HostError| {
+                make(status, &error.message, serde_json::Map::new())
+            },
+        );
+        crate::bindings::register_global(
+            engine,
+            &format!("{name}(message: string, details: map) -> Verdict"),
             move |ctx: NativeCallContext,
                   message: &str,
                   details: Map|
@@ -38,10 +45,14 @@ pub fn register(engine: &mut Engine) {
     }
     // `fail(msg).no_fix("why")`: the check's remediation cannot fix this (a damaged pool that
     // needs thin_repair, a kernel that cannot load modules); reports say so and --fix skips it.
-    engine.register_fn("no_fix", |mut v: Verdict, reason: &str| {
-        v.no_fix = Some(one_line(reason));
-        v
-    });
+    crate::bindings::register_global(
+        engine,
+        "no_fix(verdict: Verdict, reason: string) -> Verdict",
+        |mut v: Verdict, reason: &str| {
+            v.no_fix = Some(one_line(reason));
+            v
+        },
+    );
     engine.register_get("status", |v: &mut Verdict| v.status.as_str().to_string());
     engine.register_get("message", |v: &mut Verdict| v.message.clone());
 }

@@ -103,16 +103,18 @@ fn declare(
 const KEYS: &str = "id, description, run, required, tags, needs, remediation, remote, timeout";
 
 pub fn register(engine: &mut Engine) {
-    engine.register_fn(
-        "check",
+    crate::bindings::register_global(
+        engine,
+        "check(spec: map #{ id, description, run, required, tags, needs, remediation, remote, timeout }) -> ()",
         |ctx: NativeCallContext, spec: Map| -> Result<(), Box<EvalAltResult>> {
             let pos = ctx.call_position();
             let declared = parse(spec, pos).map_err(|msg| runtime_error(msg, pos))?;
             declare(pos, "check", |d| d.checks.push(declared))
         },
     );
-    engine.register_fn(
-        "remediation",
+    crate::bindings::register_global(
+        engine,
+        "remediation(spec: map #{ id, description, run, touches, after, timeout }) -> ()",
         |ctx: NativeCallContext, spec: Map| -> Result<(), Box<EvalAltResult>> {
             let pos = ctx.call_position();
             let declared = parse_remediation(spec, pos).map_err(|msg| runtime_error(msg, pos))?;
