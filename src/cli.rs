@@ -350,7 +350,8 @@ pub struct RunArgs {
     pub sleep: std::time::Duration,
 
     /// Look at HOST[:PORT]: a host other than localhost/127.0.0.1/::1 runs only the
-    /// remote-capable checks (the rest skip as local-only); sets the flintlock_endpoint var
+    /// remote-capable checks (the rest skip as local-only); sets the vars target and
+    /// target_port
     #[arg(long, value_name = "HOST[:PORT]", env = "HOSTSCRIPT_TARGET")]
     pub target: Option<String>,
 
@@ -421,12 +422,17 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Script directories, .rhai files or quoted globs
-    #[arg(required = true, value_name = "PATH")]
+    /// Script directories, .rhai files or quoted globs [default: the installed suite's checks
+    /// and remediations, and /etc/hostscript/checks.d, with /etc/hostscript/vars.toml]
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     #[command(flatten)]
     pub vars: VarsArgs,
+
+    /// Waivers to check instead of each checks directory's waivers.toml
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Vec<PathBuf>,
 }
 
 /// The formats of a check run's report (`run`, `-o`). Each has its reporter in `report/`,

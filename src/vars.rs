@@ -95,11 +95,14 @@ impl Vars {
     }
 
     /// Sets a value; the lists in [`LISTS`] accumulate over layers instead. A value of another
-    /// type than the one it replaces is an error naming both places (an integer may stand
-    /// where a float was: it becomes that float).
+    /// type than the one it replaces is an error naming both places (integers and floats are
+    /// both numbers and may stand for each other).
     fn merge_value(&mut self, key: String, value: toml::Value, origin: String) -> Result<()> {
         let value = match (self.values.get(&key), value) {
+            // Numbers are numbers: an integer where a float was becomes that float, and a
+            // float may stand where an integer was (`canary_poll = 0.5` over the default 1).
             (Some(toml::Value::Float(_)), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+            (Some(toml::Value::Integer(_)), toml::Value::Float(f)) => toml::Value::Float(f),
             (Some(old), new) if std::mem::discriminant(old) != std::mem::discriminant(&new) => {
                 return Err(Error::VarType {
                     was: type_name(old),

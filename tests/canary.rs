@@ -116,7 +116,9 @@ fn the_canary_is_skipped_unless_asked_for() {
     let server = faulty(Faults::default());
     let endpoint = format!("flintlock_endpoint={}", server.target);
     let out = output(suite(&["--only", "flintlock.canary", "--var", &endpoint]));
-    assert_eq!(out.code, 0, "{}", out.stdout);
+    // A CI gate on the canary alone, without `canary = true`, checked nothing: not a pass.
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("nothing was checked"), "{}", out.stderr);
     let c = out.check("flintlock.canary");
     assert_eq!(c["status"], "skip");
     assert!(

@@ -333,3 +333,141 @@ fn a_wrong_call_names_the_forms_it_could_have_been_at_run_time_and_in_lint() {
         lint.stdout
     );
 }
+
+/// A systemctl that says what systemctl says where systemd is not PID 1.
+fn no_systemd(t: &Test) -> String {
+    let path = t.path("bin/systemctl");
+    std::fs::create_dir_all(t.path("bin")).expect("mkdir");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\necho 'System has not been booted with systemd as init system (PID 1). Can'\"'\"'t operate.' >&2\necho 'Failed to connect to bus: Host is down' >&2\nexit 1\n",
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.display().to_string()
+}
+
+#[test]
+fn one_missing_systemd_is_said_once_and_the_checks_that_need_it_skip() {
+    let checks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let t = Test::new();
+    let systemctl = no_systemd(&t);
+    let out = t.run_with_env(
+        &[
+            "run",
+            checks.to_str().expect("utf-8"),
+            "--var",
+            "check_registries=false",
+            "--format",
+            "json",
+        ],
+        &[("HOSTSCRIPT_SYSTEMCTL", &systemctl)],
+    );
+    let host = out.check("host.systemd");
+    assert_eq!(host["status"], "fail", "{host}");
+    assert!(
+        host["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("systemd is not running on this host"),
+        "{host}"
+    );
+    let doc = out.json();
+    let mentions = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| {
+            c["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("systemd is not running on this host")
+        })
+        .count();
+    assert_eq!(mentions, 1, "said once: {}", out.stdout);
+    for id in [
+        "containerd.service",
+        "flintlockd.service",
+        "flintlockd.config",
+        "firecracker.binary",
+        "disk.space",
+        "net.mode_provider",
+    ] {
+        assert_eq!(out.check(id)["status"], "skip", "{id}");
+        assert_eq!(out.message(id), "needs `host.systemd`, which failed");
+    }
+    // A fix that restarts units cannot help here: no `fix:` naming it.
+    let config = out.check("containerd.config");
+    assert_eq!(config["status"], "fail", "{config}");
+    assert!(config["remediation"].is_null(), "{config}");
+    assert!(
+        config["no_fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("reloads and restarts units"),
+        "{config}"
+    );
+}
+
+#[test]
+fn a_checkout_finds_its_remediations_beside_its_checks_and_the_hint_works_as_printed() {
+    let t = Test::new()
+        .file(
+            "checks/a.rhai",
+            "check(#{ id: \"a\", description: \"d\", remediation: \"x\", run: || fail(\"broken\") });\n",
+        )
+        .file("checks/vars.toml", "marker = \"from-checks\"\n")
+        .file(
+            "remediations/x.rhai",
+            "remediation(#{ id: \"x\", description: \"fixes a\", run: || { fix::require(vars::marker == \"from-checks\", \"the checks' vars\"); } });\n",
+        );
+    let out = t.run(&["run", "checks"]);
+    assert!(
+        out.stdout
+            .contains("fix: hostscript remediate --remediations remediations --checks checks x"),
+        "{}",
+        out.stdout
+    );
+    // The hint, as printed: it finds the remediation and the checks' vars.
+    let out = t.run(&[
+        "remediate",
+        "--remediations",
+        "remediations",
+        "--checks",
+        "checks",
+        "x",
+        "--dry-run",
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // And without --checks: the checks/ beside remediations/.
+    let out = t.run(&[
+        "remediate",
+        "--remediations",
+        "remediations",
+        "x",
+        "--dry-run",
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // `run --fix` in the checkout: the remediations/ beside checks/.
+    let out = t.run(&["run", "checks", "--fix", "--dry-run"]);
+    assert!(
+        !out.stderr.contains("no suite is installed"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("x"), "{}{}", out.stdout, out.stderr);
+    // lint takes --waivers.
+    let t = t.file(
+        "w.toml",
+        "[[waiver]]\nid = \"nothing.here\"\nreason = \"r\"\nexpires = \"2099-01-01\"\n",
+    );
+    let lint = t.run(&["lint", "checks", "--waivers", "w.toml"]);
+    assert!(
+        lint.stdout
+            .contains("waiver `nothing.here` matches no check"),
+        "{}{}",
+        lint.stdout,
+        lint.stderr
+    );
+}

@@ -1,8 +1,11 @@
-//! The installed layout (what the Debian package puts where) and what a command uses when it is
-//! given no path: the shipped suite in `/usr/share/hostscript`, then the site's own checks in
-//! `/etc/hostscript/checks.d`, with `/etc/hostscript/vars.toml` over the suite's defaults. There
-//! is deliberately no fallback to the working directory: a root timer or an Ansible task must
-//! not run whatever `./checks` happens to be where it started.
+//! Where things are, one rule for every command (`run`, `list`, `lint`, `serve`, `remediate`,
+//! `run --fix`): a path given is used; with none, the installed layout (what the Debian package
+//! puts where): the shipped suite in `/usr/share/hostscript`, then the site's own checks in
+//! `/etc/hostscript/checks.d`, with `/etc/hostscript/vars.toml` over the suite's defaults. A
+//! checks directory and a remediations directory side by side (a checkout's `checks/` and
+//! `remediations/`) belong together: each finds the other beside it. There is deliberately no
+//! fallback to the working directory: a root timer or an Ansible task must not run whatever
+//! `./checks` happens to be where it started.
 
 use std::path::{Path, PathBuf};
 
@@ -67,4 +70,39 @@ pub fn default_selection(selection: &mut SelectionArgs) -> Result<()> {
         selection.vars.files.insert(0, vars);
     }
     Ok(())
+}
+
+/// The directory named `name` beside `dir` (`checks/` → `remediations/`), if there is one.
+pub fn beside(dir: &Path, name: &str) -> Option<PathBuf> {
+    let other = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join(name),
+        // `checks` given as is: its sibling as the user would type it.
+        _ => PathBuf::from(name),
+    };
+    (other.is_dir() && other != dir).then_some(other)
+}
+
+/// How a `fix:` hint says to run a remediation so that it works as printed from where the run
+/// started: bare for the installed suite; with `--remediations` and `--checks` for a checkout.
+pub fn fix_command(check_paths: &[PathBuf]) -> String {
+    let installed = Path::new(SUITE).join("checks");
+    let Some(first) = check_paths.iter().find(|p| p.is_dir()) else {
+        return "hostscript remediate".into();
+    };
+    if *first == installed {
+        return "hostscript remediate".into();
+    }
+    match beside(first, "remediations") {
+        Some(remediations) => format!(
+            "hostscript remediate --remediations {} --checks {}",
+            quote(&remediations),
+            quote(first)
+        ),
+        None => "hostscript remediate".into(),
+    }
+}
+
+fn quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    shlex::try_quote(&text).map_or(text.clone(), |q| q.into_owned())
 }

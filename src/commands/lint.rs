@@ -10,7 +10,16 @@ use crate::cli::LintArgs;
 use crate::commands::{Session, SessionOptions};
 use crate::error::{Result, exit_code};
 
-pub fn execute(args: LintArgs) -> Result<u8> {
+pub fn execute(mut args: LintArgs) -> Result<u8> {
+    // No path: what `run` and `remediate` would use (crate::commands::installed).
+    if args.paths.is_empty() {
+        args.paths = crate::commands::installed::checks("PATH")?;
+        args.paths
+            .extend(crate::commands::installed::remediations("PATH")?);
+        if let Some(vars) = crate::commands::installed::site_vars() {
+            args.vars.files.insert(0, vars);
+        }
+    }
     let session = Session::start(SessionOptions {
         replay_vars: None,
         paths: &args.paths,
@@ -37,7 +46,7 @@ pub fn execute(args: LintArgs) -> Result<u8> {
     }));
     problems.extend(unknown_primitives(&session)?);
     // A waiver that matches no check waives nothing: a typo, or a check that went away.
-    let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &[])?;
+    let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &args.waivers)?;
     for w in &waivers.all {
         if !session
             .loaded

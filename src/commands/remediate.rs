@@ -23,8 +23,15 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
         });
     }
     let mut vars_files = args.vars.files.clone();
+    let beside_checks = args
+        .change
+        .remediation_dirs
+        .first()
+        .and_then(|dir| installed::beside(dir, "checks"));
     let base = match &args.checks_dir {
         Some(dir) => crate::commands::existing_dirs("--checks", std::slice::from_ref(dir))?,
+        // A checkout's remediations/ uses the checks/ beside it (vars and lib/).
+        None if beside_checks.is_some() => beside_checks.into_iter().collect(),
         // The installed checks' vars, and the site's over them, when a suite is installed;
         // without one the remediations' own vars.toml and the flags are all there is.
         None => match installed::checks("--checks") {
@@ -69,8 +76,16 @@ pub fn start(
     vars_files: &[PathBuf],
     var_flags: &[String],
 ) -> Result<Session> {
+    let beside = base_vars_dirs
+        .first()
+        .filter(|dir| **dir != std::path::Path::new(installed::SUITE).join("checks"))
+        .and_then(|dir| installed::beside(dir, "remediations"));
     let remediation_dirs = if change.remediation_dirs.is_empty() {
-        installed::remediations("--remediations")?
+        // A checkout's checks/ uses the remediations/ beside it; else the installed ones.
+        match beside {
+            Some(dir) => vec![dir],
+            None => installed::remediations("--remediations")?,
+        }
     } else {
         crate::commands::existing_dirs("--remediations", &change.remediation_dirs)?
     };

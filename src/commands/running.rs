@@ -99,6 +99,9 @@ pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
             flag: "--replay",
             message,
         })?;
+    crate::report::set_fix_command(crate::commands::installed::fix_command(
+        &args.selection.paths,
+    ));
     let mut session = Session::start(SessionOptions {
         replay_vars: recording.as_ref().map(|r| &r.vars),
         paths: &args.selection.paths,
@@ -280,6 +283,28 @@ pub(crate) fn run_and_report<'a>(
     super::finish_deferred();
     for note in &notes {
         crate::say!("hostscript: {note}");
+    }
+    // Run as a user, name once the checks that could not look without root.
+    if crate::host::sys::uid() != 0 && !crate::probe::replaying() {
+        let needs_root: Vec<&str> = items
+            .iter()
+            .zip(&results)
+            .filter_map(|(item, r)| r.as_ref().map(|r| (item, r)))
+            .filter(|(_, r)| {
+                r.evidence
+                    .iter()
+                    .any(|e| e.answer.starts_with("error (permission_denied)"))
+            })
+            .map(|(item, _)| item.id.as_str())
+            .collect();
+        if !needs_root.is_empty() {
+            crate::say!(
+                "hostscript: {} check{} could not look without root: {} (run hostscript as root)",
+                needs_root.len(),
+                if needs_root.len() == 1 { "" } else { "s" },
+                needs_root.join(", ")
+            );
+        }
     }
     let finished: Vec<(Item, CheckResult)> = items
         .iter()

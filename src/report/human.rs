@@ -100,7 +100,11 @@ impl<W: Write> Reporter for Human<W> {
             }
         }
         if let Some(fix) = result.fix(item.remediation.as_deref()) {
-            writeln!(self.out, "{indent}fix: hostscript remediate {fix}")?;
+            writeln!(
+                self.out,
+                "{indent}fix: {} {fix}",
+                crate::report::fix_command()
+            )?;
         } else if let Some(why) = &result.no_fix
             && matches!(result.status, Status::Fail | Status::Error | Status::Warn)
         {

@@ -44,7 +44,7 @@ impl<W: Write> Reporter for Junit<W> {
                 s.set_message(result.message.as_str());
                 s.set_type(result.status.as_str());
                 if let Some(fix) = result.fix(item.remediation.as_deref()) {
-                    s.set_description(format!("fix: hostscript remediate {fix}"));
+                    s.set_description(format!("fix: {} {fix}", crate::report::fix_command()));
                 } else if let Some(why) = &result.no_fix {
                     s.set_description(format!("fix: by hand ({why})"));
                 }

@@ -241,6 +241,21 @@ pub fn replay(
     reporter.finish(summary)
 }
 
+static FIX_COMMAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets how `fix:` hints say to run a remediation for this run (`commands::installed::
+/// fix_command`): bare for the installed suite, with the flags a checkout needs otherwise.
+pub fn set_fix_command(command: String) {
+    let _ = FIX_COMMAND.set(command);
+}
+
+/// `hostscript remediate`, with the flags this run's layout needs.
+pub fn fix_command() -> &'static str {
+    FIX_COMMAND
+        .get()
+        .map_or("hostscript remediate", String::as_str)
+}
+
 /// How the human report looks: colour, and how much it shows (`-q`: only what did not pass;
 /// default: every check; `-v`: with details).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

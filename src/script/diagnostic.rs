@@ -57,14 +57,19 @@ impl Diagnostic {
     }
 
     /// Builds a diagnostic from a Rhai error raised while running code from `file`.
+    /// The error at the line of `file` that led to it (the check's own call, not a line
+    /// inside `lib/`), with where inside a function it arose in parentheses.
     pub fn from_rhai(file: &Path, err: &EvalAltResult) -> Self {
         let mut current = err;
         let mut source: Option<&str> = None;
+        // The outermost position is the call in `file` itself.
+        let mut outer: Option<Position> = None;
         let mut position = err.position();
         while let EvalAltResult::ErrorInFunctionCall(_, src, inner, pos)
         | EvalAltResult::ErrorInModule(src, inner, pos) = current
         {
             if !pos.is_none() {
+                outer.get_or_insert(*pos);
                 position = *pos;
             }
             if !src.is_empty() && src.ends_with(".rhai") {
@@ -75,12 +80,25 @@ impl Diagnostic {
         if !current.position().is_none() {
             position = current.position();
         }
-        let file = source.map_or_else(|| file.to_path_buf(), PathBuf::from);
+        let mut message = describe(current);
+        let at = match outer {
+            Some(call) if call != position || source.is_some_and(|s| Path::new(s) != file) => {
+                let inner_file = source.map_or_else(|| file.to_path_buf(), PathBuf::from);
+                message = format!(
+                    "{message} (at {}:{}:{})",
+                    inner_file.display(),
+                    position.line().unwrap_or(0),
+                    position.position().unwrap_or(0)
+                );
+                call
+            }
+            _ => position,
+        };
         Diagnostic {
-            file,
-            line: position.line(),
-            column: position.position(),
-            message: describe(current),
+            file: file.to_path_buf(),
+            line: at.line(),
+            column: at.position(),
+            message,
         }
     }
 
