@@ -471,3 +471,60 @@ fn a_checkout_finds_its_remediations_beside_its_checks_and_the_hint_works_as_pri
         lint.stderr
     );
 }
+
+#[test]
+fn the_report_and_list_fit_a_hundred_columns_with_long_ids_on_lines_of_their_own() {
+    let long_id = format!("site.{}", "x".repeat(60));
+    let t = Test::new().file(
+        "c/a.rhai",
+        &format!(
+            "{}{}",
+            check(
+                "wordy",
+                &format!(
+                    r#"fail("{}")"#,
+                    "a very long message about the host ".repeat(8)
+                )
+            ),
+            check(&long_id, r#"pass("ok")"#),
+        ),
+    );
+    for args in [vec!["run", "c", "-v"], vec!["list", "c"]] {
+        let out = t.run_with_env(&args, &[("COLUMNS", "")]);
+        for line in out.stdout.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{args:?}: {} > 100: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(
+            out.stdout.lines().any(|l| l.trim_end().ends_with(&long_id)),
+            "{}",
+            out.stdout
+        );
+    }
+    let narrow = t.run_with_env(&["run", "c"], &[("COLUMNS", "60")]);
+    assert!(
+        narrow.stdout.lines().all(|l| l.chars().count() <= 60),
+        "{}",
+        narrow.stdout
+    );
+}
+
+#[test]
+fn lint_points_at_a_var_that_landed_inside_a_table() {
+    let t = Test::new()
+        .file("c/a.rhai", &check("a", r#"pass(vars::iface)"#))
+        .file(
+            "c/vars.toml",
+            "iface = \"eth0\"\n[metadata]\nowner = \"ops\"\n",
+        )
+        .file("site.toml", "# site values\n[metadata]\niface = \"eth1\"\n");
+    let lint = t.run(&["lint", "c", "--vars", "site.toml"]);
+    assert_eq!(lint.code, 1, "{}{}", lint.stdout, lint.stderr);
+    assert_eq!(
+        lint.stdout.trim_end(),
+        "site.toml:3: `iface` is inside [metadata] (it follows that header), but `iface` is a top-level var: move it above the first [table]"
+    );
+}

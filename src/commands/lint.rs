@@ -45,6 +45,18 @@ pub fn execute(mut args: LintArgs) -> Result<u8> {
             .map(|p| format!("{}:{}: {p}", c.file().display(), c.line))
     }));
     problems.extend(unknown_primitives(&session)?);
+    // A var written after a `[table]` header lands inside that table, silently.
+    let mut vars_files: Vec<std::path::PathBuf> = session
+        .discovered
+        .dirs
+        .iter()
+        .map(|d| d.join("vars.toml"))
+        .filter(|f| f.is_file())
+        .collect();
+    vars_files.extend(args.vars.files.iter().cloned());
+    for file in &vars_files {
+        problems.extend(keys_in_tables(file, &session.vars));
+    }
     // A waiver that matches no check waives nothing: a typo, or a check that went away.
     let waivers = crate::waivers::Waivers::load(&session.discovered.dirs, &args.waivers)?;
     for w in &waivers.all {
@@ -316,6 +328,49 @@ fn type_problem(module: &str, name: &str, given: &[Option<&'static str>]) -> Opt
         forms.join(" or "),
         shown.join(", ")
     ))
+}
+
+/// Keys of a vars file that sit inside a `[table]` while a var of that name is top-level
+/// elsewhere (the defaults, another file): most likely written after the header by accident.
+fn keys_in_tables(file: &std::path::Path, vars: &crate::vars::Vars) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    let mut table: Option<String> = None;
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(name) = line
+            .strip_prefix('[')
+            .filter(|l| !l.starts_with('['))
+            .and_then(|l| l.split(']').next())
+        {
+            table = Some(name.trim().to_string());
+            continue;
+        }
+        if line.starts_with("[[") {
+            table = Some(String::new());
+            continue;
+        }
+        let (Some(table), Some((key, _))) = (&table, line.split_once('=')) else {
+            continue;
+        };
+        let key = key.trim().trim_matches('"');
+        if key.is_empty() || key.starts_with('#') {
+            continue;
+        }
+        let top_level = vars
+            .get(key)
+            .is_some_and(|v| !matches!(v, toml::Value::Table(_)));
+        if top_level {
+            found.push(format!(
+                "{}:{}: `{key}` is inside [{table}] (it follows that header), but `{key}` is a top-level var: move it above the first [table]",
+                file.display(),
+                n + 1
+            ));
+        }
+    }
+    found
 }
 
 /// String and array methods that change their receiver and return `()` (`remove` is left

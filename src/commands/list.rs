@@ -41,9 +41,21 @@ pub fn execute(args: ListArgs) -> Result<u8> {
             writeln!(out).map_err(Error::Output)?;
         }
         DocFormat::Human => {
-            let width = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
+            // The table fits the width: ids up to 40 columns (a longer one has its line to
+            // itself), the description and its notes wrapped under their column.
+            let total = crate::report::width();
+            let width = listed
+                .iter()
+                .map(|l| l.id.chars().count())
+                .max()
+                .unwrap_or(2)
+                .clamp(2, 40)
+                .min(total.saturating_sub(2 + 8 + 2 + 30).max(8));
+            let column = width + 2 + 8 + 2;
+            let room = total.saturating_sub(column).max(30);
             writeln!(out, "{:<width$}  {:<8}  DESCRIPTION", "ID", "REQUIRED")
                 .map_err(Error::Output)?;
+            let pad = " ".repeat(column);
             for l in &listed {
                 let mut extra = Vec::new();
                 if !l.tags.is_empty() {
@@ -64,12 +76,29 @@ pub fn execute(args: ListArgs) -> Result<u8> {
                     format!("  [{}]", extra.join("; "))
                 };
                 let required = if l.required { "yes" } else { "optional" };
-                writeln!(
-                    out,
-                    "{:<width$}  {required:<8}  {}{extra}",
-                    l.id, l.description
-                )
-                .map_err(Error::Output)?;
+                let lines = crate::text::wrap(&format!("{}{extra}", l.description), room);
+                let mut rest = lines.iter();
+                if l.id.chars().count() > width {
+                    writeln!(out, "{}", l.id).map_err(Error::Output)?;
+                    writeln!(
+                        out,
+                        "{:<width$}  {required:<8}  {}",
+                        "",
+                        rest.next().map_or("", String::as_str)
+                    )
+                    .map_err(Error::Output)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<width$}  {required:<8}  {}",
+                        l.id,
+                        rest.next().map_or("", String::as_str)
+                    )
+                    .map_err(Error::Output)?;
+                }
+                for line in rest {
+                    writeln!(out, "{pad}{line}").map_err(Error::Output)?;
+                }
             }
         }
     }

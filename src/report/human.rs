@@ -14,24 +14,49 @@ pub struct Human<W: Write> {
     quiet: bool,
     details: bool,
     id_width: usize,
+    /// The width lines fit (`report::width`): longer messages wrap under themselves.
+    width: usize,
 }
 
 impl<W: Write> Human<W> {
     pub fn new(out: W, look: crate::report::Look, items: &[Item]) -> Self {
         let color = look.color;
+        let width = crate::report::width();
+        // Ids up to 40 columns, and never so wide that a message has under 30 (a longer id
+        // gets a line of its own).
         let id_width = items
             .iter()
             .map(|i| i.id.chars().count())
             .max()
             .unwrap_or(0)
-            .min(40);
+            .min(40)
+            .min(width.saturating_sub(7 + 2 + 30).max(8));
         Human {
             out,
             color,
             quiet: look.quiet,
             details: look.details,
             id_width,
+            width,
         }
+    }
+
+    /// A line under the check, indented and wrapped to the width (continuations a little
+    /// further in), dim for details and evidence.
+    fn indented(&mut self, text: &str, dim: bool) -> io::Result<()> {
+        for (i, line) in crate::text::wrap(text, self.width.saturating_sub(9).max(30))
+            .iter()
+            .enumerate()
+        {
+            let indent = if i == 0 { 7 } else { 9 };
+            let line = if dim {
+                self.paint("2", line)
+            } else {
+                line.clone()
+            };
+            writeln!(self.out, "{}{line}", " ".repeat(indent))?;
+        }
+        Ok(())
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -72,43 +97,68 @@ impl<W: Write> Reporter for Human<W> {
             return Ok(());
         }
         let label = self.status_label(result.status);
-        let duration = self.paint("2", &format!("({})", short_duration(result.duration)));
-        writeln!(
-            self.out,
-            "{label}  {:<width$}  {}  {duration}",
-            item.id,
-            result.message,
-            width = self.id_width
-        )?;
-        let indent = " ".repeat(7);
+        let duration = format!("({})", short_duration(result.duration));
+        // The message fits the width, wrapped under its own column; an id longer than the
+        // id column has the line to itself.
+        let column = 7 + self.id_width + 2;
+        let room = self.width.saturating_sub(column).max(30);
+        let mut lines = crate::text::wrap(&result.message, room);
+        let last = lines.len() - 1;
+        if lines[last].chars().count() + 2 + duration.len() <= room {
+            lines[last] = format!("{}  {}", lines[last], self.paint("2", &duration));
+        } else {
+            lines.push(self.paint("2", &duration));
+        }
+        let pad = " ".repeat(column);
+        if item.id.chars().count() > self.id_width {
+            // The id on lines of its own, cut where even a line cannot hold it.
+            for (i, part) in crate::text::wrap(&item.id, self.width.saturating_sub(7))
+                .iter()
+                .enumerate()
+            {
+                if i == 0 {
+                    writeln!(self.out, "{label}  {part}")?;
+                } else {
+                    writeln!(self.out, "       {part}")?;
+                }
+            }
+            for line in &lines {
+                writeln!(self.out, "{pad}{line}")?;
+            }
+        } else {
+            writeln!(
+                self.out,
+                "{label}  {:<width$}  {}",
+                item.id,
+                lines[0],
+                width = self.id_width
+            )?;
+            for line in &lines[1..] {
+                writeln!(self.out, "{pad}{line}")?;
+            }
+        }
         // Details of what did not pass are always shown; of passes, with -v.
         if (self.details || result.status != Status::Pass)
             && let Some(details) = details_line(result)
         {
-            writeln!(self.out, "{indent}{}", self.paint("2", &details))?;
+            self.indented(&details, true)?;
         }
         // What the check saw: with -v under what did not pass, and under every check
         // `--explain` names.
         if item.explain || (self.details && result.status != Status::Pass) {
             for e in &result.evidence {
-                writeln!(
-                    self.out,
-                    "{indent}{} {}",
-                    self.paint("2", &format!("asked {}:", e.question)),
-                    e.answer
-                )?;
+                self.indented(&format!("asked {}: {}", e.question, e.answer), true)?;
             }
         }
         if let Some(fix) = result.fix(item.remediation.as_deref()) {
-            writeln!(
-                self.out,
-                "{indent}fix: {} {fix}",
-                crate::report::fix_command()
+            self.indented(
+                &format!("fix: {} {fix}", crate::report::fix_command()),
+                false,
             )?;
         } else if let Some(why) = &result.no_fix
             && matches!(result.status, Status::Fail | Status::Error | Status::Warn)
         {
-            writeln!(self.out, "{indent}fix: by hand ({why})")?;
+            self.indented(&format!("fix: by hand ({why})"), false)?;
         }
         Ok(())
     }
@@ -139,9 +189,8 @@ impl<W: Write> Reporter for Human<W> {
                 ),
             )
         };
-        writeln!(
-            self.out,
-            "\n{} check{} on {}: {} in {}{} — {verdict}",
+        let head = format!(
+            "{} check{} on {}: {} in {}{}",
             summary.total(),
             if summary.total() == 1 { "" } else { "s" },
             summary.host,
@@ -152,7 +201,24 @@ impl<W: Write> Reporter for Human<W> {
             } else {
                 String::new()
             },
-        )?;
+        );
+        // One line when it fits the width, else the verdict on a line of its own.
+        let plain = crate::report::strip_ansi(&verdict);
+        if head.chars().count() + 3 + plain.chars().count() <= self.width {
+            writeln!(self.out, "\n{head} — {verdict}")?;
+        } else {
+            writeln!(self.out)?;
+            for line in crate::text::wrap(&head, self.width) {
+                writeln!(self.out, "{line}")?;
+            }
+            if plain.chars().count() <= self.width {
+                writeln!(self.out, "{verdict}")?;
+            } else {
+                for line in crate::text::wrap(&plain, self.width) {
+                    writeln!(self.out, "{}", self.paint("31;1", &line))?;
+                }
+            }
+        }
         self.out.flush()
     }
 }

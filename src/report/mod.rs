@@ -241,6 +241,41 @@ pub fn replay(
     reporter.finish(summary)
 }
 
+/// Text without its SGR escapes, to measure what a terminal shows.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The width reports fit: `$COLUMNS`, else the terminal's when stdout is one, else 100.
+pub fn width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n >= 40)
+    {
+        return n;
+    }
+    if let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size()
+        && w >= 40
+    {
+        return usize::from(w);
+    }
+    100
+}
+
 static FIX_COMMAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Sets how `fix:` hints say to run a remediation for this run (`commands::installed::
