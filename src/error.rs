@@ -84,8 +84,8 @@ pub enum Error {
     #[error("no checks found in {paths}")]
     NoChecks { paths: String },
 
-    #[error("no checks match the selection ({selection})")]
-    NothingSelected { selection: String },
+    #[error("no checks match the selection ({selection}){hint}")]
+    NothingSelected { selection: String, hint: String },
 
     #[error("{}:{line}:{column}: malformed vars file: {message}", path.display())]
     VarsFile {

@@ -39,6 +39,13 @@ fn normalize(text: &str) -> String {
         {
             line = format!("{} in T{}", &line[..a], &line[b..]);
         }
+        // ... or the summary alone on its line, the verdict on the next: "... in 17 ms".
+        if line.contains(" checks on ")
+            && (line.ends_with(" ms") || line.ends_with(" s"))
+            && let Some(a) = line.rfind(" in ")
+        {
+            line = format!("{} in T", &line[..a]);
+        }
         // JUnit: time="0.001".
         while let Some(at) = line.find("time=\"") {
             let rest = &line[at + 6..];

@@ -528,3 +528,14 @@ fn lint_points_at_a_var_that_landed_inside_a_table() {
         "site.toml:3: `iface` is inside [metadata] (it follows that header), but `iface` is a top-level var: move it above the first [table]"
     );
 }
+
+#[test]
+fn a_near_miss_only_names_the_id_it_meant() {
+    let t = Test::new().file("c/a.rhai", &check("kvm.device", r#"pass("x")"#));
+    let out = t.run(&["run", "c", "--only", "kvm.devce"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "hostscript: error: no checks match the selection (--only 'kvm.devce'): did you mean `kvm.device` for 'kvm.devce'?"
+    );
+}

@@ -129,12 +129,33 @@ pub(crate) fn prepare(args: &RunArgs) -> Result<Prepared> {
             crate::say!("hostscript: warning: --skip '{glob}' matches no check");
         }
     }
+    // An --only glob that matches nothing: the nearest id, as a "did you mean".
+    let ids: Vec<String> = session.loaded.checks.iter().map(|c| c.id.clone()).collect();
+    let hints: Vec<String> = args
+        .selection
+        .only
+        .iter()
+        .filter(|g| glob::Pattern::new(g).is_ok_and(|p| !ids.iter().any(|id| p.matches(id))))
+        .filter_map(|g| {
+            crate::text::closest(g, ids.iter().map(String::as_str))
+                .map(|near| format!("did you mean `{near}` for '{g}'?"))
+        })
+        .collect();
     // Moved, not cloned: at 10,000 checks a second copy of every declaration was megabytes.
     let checks = selector.apply(std::mem::take(&mut session.loaded.checks));
     if checks.is_empty() && session.loaded.failures.is_empty() {
+        let hint = if hints.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", hints.join("; "))
+        };
         return Err(Error::NothingSelected {
             selection: selector.describe(),
+            hint,
         });
+    }
+    for hint in &hints {
+        crate::say!("hostscript: warning: --only matches no check: {hint}");
     }
     let excluded = checks
         .iter()
