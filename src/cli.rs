@@ -81,11 +81,15 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         definitions: Option<PathBuf>,
     },
-    /// Print the man page (roff)
+    /// Print the man page (roff), or write one page per subcommand into DIR
     #[command(
-        after_help = "Examples:\n  hostscript man > /usr/share/man/man1/hostscript.1\n  hostscript man | man -l -"
+        after_help = "Examples:\n  hostscript man | man -l -\n  hostscript man --dir docs/man   # hostscript.1, hostscript-run.1, ..."
     )]
-    Man,
+    Man {
+        /// Write hostscript.1 and a page per subcommand (hostscript-run.1, ...) into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// How remediations change the host (shared by `remediate` and `run --fix`).

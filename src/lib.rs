@@ -94,7 +94,7 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Merge(args) => commands::merge::execute(args),
         cli::Command::Test(args) => commands::test::execute(args),
         cli::Command::Completions { shell } => commands::help::completions(shell),
-        cli::Command::Man => commands::help::man(),
+        cli::Command::Man { dir } => commands::help::man(dir.as_deref()),
         cli::Command::Doc {
             module,
             definitions,

@@ -1478,3 +1478,49 @@ fn a_live_line_names_slow_checks_on_a_terminal_and_never_in_a_pipe() {
         "the line clears itself: {text:?}"
     );
 }
+
+/// docs/man holds what `hostscript man --dir` writes: the pages the package installs cannot
+/// drift from the binary's options.
+#[test]
+fn the_man_pages_in_docs_are_what_the_binary_writes() {
+    let t = Test::new();
+    let out = t.run(&["man", "--dir", "man"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("man dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let written = names(&t.path("man"));
+    assert_eq!(
+        written,
+        names(&shipped),
+        "regenerate with `cargo run -- man --dir docs/man`"
+    );
+    assert!(
+        written.contains(&"hostscript-run.1".to_string()),
+        "{written:?}"
+    );
+    for name in &written {
+        let fresh = std::fs::read_to_string(t.path("man").join(name)).expect("written");
+        let kept = std::fs::read_to_string(shipped.join(name)).expect("shipped");
+        assert!(
+            fresh == kept,
+            "docs/man/{name} differs from what the binary writes: regenerate with `cargo run -- man --dir docs/man`"
+        );
+    }
+    let run = std::fs::read_to_string(shipped.join("hostscript-run.1")).expect("run page");
+    for needle in [
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "\\-\\-retry\\-timeout",
+    ] {
+        assert!(run.contains(needle), "{needle}");
+    }
+}

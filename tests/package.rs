@@ -126,6 +126,30 @@ fn the_debian_package_installs_runs_with_no_path_and_removes_keeping_the_conffil
             "{dir}"
         );
     }
+    // One man page per subcommand, where man finds them.
+    for page in [
+        "hostscript",
+        "hostscript-run",
+        "hostscript-remediate",
+        "hostscript-test",
+    ] {
+        let path = Path::new("/usr/share/man/man1").join(format!("{page}.1"));
+        assert!(
+            path.is_file() || path.with_extension("1.gz").is_file(),
+            "{page}"
+        );
+        if Path::new("/usr/bin/man").exists() {
+            let found = Command::new("man")
+                .args(["-w", page])
+                .output()
+                .expect("man -w");
+            assert!(
+                found.status.success(),
+                "man -w {page}: {}",
+                String::from_utf8_lossy(&found.stderr)
+            );
+        }
+    }
     let conffiles = std::fs::read_to_string("/var/lib/dpkg/info/hostscript.conffiles")
         .expect("the package's conffiles");
     assert!(

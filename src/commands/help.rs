@@ -18,16 +18,103 @@ pub fn completions(shell: clap_complete::Shell) -> Result<u8> {
     Ok(exit_code::SUCCESS)
 }
 
-pub fn man() -> Result<u8> {
-    let mut out: Vec<u8> = Vec::new();
-    clap_mangen::Man::new(crate::cli::Cli::command())
-        .render(&mut out)
-        .map_err(Error::Output)?;
-    crate::report::stdout()
-        .write_all(&out)
-        .map_err(Error::Output)?;
+pub fn man(dir: Option<&std::path::Path>) -> Result<u8> {
+    let mut cli = crate::cli::Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let Some(dir) = dir else {
+        let page = man_page(cli, "hostscript").map_err(Error::Output)?;
+        crate::report::stdout()
+            .write_all(&page)
+            .map_err(Error::Output)?;
+        return Ok(exit_code::SUCCESS);
+    };
+    std::fs::create_dir_all(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut pages = vec![("hostscript".to_string(), cli.clone())];
+    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        pages.push((format!("hostscript-{}", sub.get_name()), sub.clone()));
+    }
+    for (name, cmd) in pages {
+        let page = man_page(cmd, &name).map_err(Error::Output)?;
+        let path = dir.join(format!("{name}.1"));
+        crate::text::write_atomically(&path, &page, 0o644).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+    }
     Ok(exit_code::SUCCESS)
 }
+
+/// One man page: clap's sections (name, synopsis, description, options, subcommands), then
+/// what every command shares: exit status, environment, files, and the other pages.
+fn man_page(cmd: clap::Command, name: &str) -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(
+        cmd.display_name(name.to_string())
+            .version(env!("CARGO_PKG_VERSION")),
+    )
+    .render(&mut page)?;
+    page.extend_from_slice(MAN_SHARED.as_bytes());
+    Ok(page)
+}
+
+/// The sections every page ends with (roff).
+const MAN_SHARED: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+every required check passed (warn and skip allowed); for remediate, nothing failed; for test, every expectation held
+.TP
+\fB1\fR
+a required check failed or errored, a check ended on a bug in its script, or (lint) a problem was found; (remediate) a remediation failed; (test) an expectation did not hold; (merge) a host is not ready or sent no report
+.TP
+\fB2\fR
+usage or configuration error (one line on stderr names the flag, path or file:line), or nothing was checked: every selected check was skipped
+.TP
+\fB3\fR
+with \-\-format nagios: UNKNOWN (the plugin could not run, or a required check errored)
+.TP
+\fB130\fR, \fB143\fR
+interrupted by SIGINT or SIGTERM
+.SH ENVIRONMENT
+.TP
+\fBHOSTSCRIPT_FORMAT\fR, \fBHOSTSCRIPT_JOBS\fR, \fBHOSTSCRIPT_TIMEOUT\fR, \fBHOSTSCRIPT_SKIP\fR, \fBHOSTSCRIPT_WAIVERS\fR, \fBHOSTSCRIPT_TARGET\fR, \fBHOSTSCRIPT_RETRY_TIMEOUT\fR, \fBHOSTSCRIPT_SLEEP\fR, \fBHOSTSCRIPT_QUIET\fR, \fBHOSTSCRIPT_REMEDIATIONS\fR
+the options of the same names
+.TP
+\fBHOSTSCRIPT_SYSTEMCTL\fR, \fBHOSTSCRIPT_BUSCTL\fR, \fBHOSTSCRIPT_DMSETUP\fR
+the programs systemd:: and dm:: ask (default: systemctl, busctl and dmsetup on PATH)
+.TP
+\fBHOSTSCRIPT_DESCRIPTOR_SETS\fR
+colon-separated protobuf descriptor sets for grpc:: calls to servers without reflection
+.TP
+\fBNO_COLOR\fR, \fBCLICOLOR_FORCE\fR, \fBTERM\fR
+colour, when \-\-color is auto
+.TP
+\fBCOLUMNS\fR
+the width the human report and list fit (default: the terminal's, else 100)
+.TP
+\fBRUST_LOG\fR
+debug logging, as \-vv (RUST_LOG=hostscript=debug)
+.SH FILES
+.TP
+\fI/usr/share/hostscript/checks/\fR, \fI/usr/share/hostscript/remediations/\fR
+the shipped suite, used when no path is given
+.TP
+\fI/etc/hostscript/checks.d/\fR
+the site's own checks, run after the suite
+.TP
+\fI/etc/hostscript/vars.toml\fR
+the site's vars, over the suite's defaults
+.TP
+\fIwaivers.toml\fR
+waivers, beside each checks directory
+.TP
+\fI/var/log/hostscript/changes.log\fR
+what remediations changed (under \-\-root)
+.SH "SEE ALSO"
+hostscript(1), hostscript\-run(1), hostscript\-list(1), hostscript\-lint(1), hostscript\-remediate(1), hostscript\-serve(1), hostscript\-test(1), hostscript\-merge(1), hostscript\-doc(1), hostscript\-man(1), hostscript\-completions(1)
+"#;
 
 /// The modules of primitives with their function signatures, read from the registrations
 /// themselves (with the remediate capability, so `fix::` is listed too).
