@@ -72,7 +72,7 @@ pub enum Command {
     },
     /// The primitives reference: the modules, or one module's functions with their signatures
     #[command(
-        after_help = "Examples:\n  hostscript doc\n  hostscript doc fs\n  hostscript doc --definitions .rhai-defs   # for the Rhai language server"
+        after_help = "Examples:\n  hostscript doc\n  hostscript doc fs\n  hostscript doc --format markdown > docs/primitives.md\n  hostscript doc --definitions .rhai-defs   # for the Rhai language server"
     )]
     Doc {
         /// One module (fs, cmd, grpc, ..., fix)
@@ -80,6 +80,9 @@ pub enum Command {
         /// Write Rhai definition files (.d.rhai) into DIR, for editors
         #[arg(long, value_name = "DIR")]
         definitions: Option<PathBuf>,
+        /// `markdown`: the whole reference as one page (docs/primitives.md is this output)
+        #[arg(long, value_name = "FORMAT", value_parser = ["text", "markdown"], default_value = "text")]
+        format: String,
     },
     /// Print the man page (roff), or write one page per subcommand into DIR
     #[command(

@@ -98,6 +98,14 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli::Command::Doc {
             module,
             definitions,
+            format,
+        } if format == "markdown" && module.is_none() && definitions.is_none() => {
+            commands::help::doc_markdown()
+        }
+        cli::Command::Doc {
+            module,
+            definitions,
+            ..
         } => commands::help::doc(module.as_deref(), definitions.as_deref()),
     };
     host::cmd::kill_everything();

@@ -1524,3 +1524,22 @@ fn the_man_pages_in_docs_are_what_the_binary_writes() {
         assert!(run.contains(needle), "{needle}");
     }
 }
+
+/// docs/primitives.md is what `hostscript doc --format markdown` writes.
+#[test]
+fn the_primitives_reference_in_docs_is_what_the_binary_generates() {
+    let t = Test::new();
+    let out = t.run(&["doc", "--format", "markdown"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let kept = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/primitives.md"),
+    )
+    .expect("docs/primitives.md");
+    assert!(
+        out.stdout == kept,
+        "docs/primitives.md differs from the binary's: regenerate with `cargo run -- doc --format markdown > docs/primitives.md`"
+    );
+    assert!(
+        kept.contains("| `fs::read(path: string, options: map #{ max_bytes, fresh }) -> string` |")
+    );
+}
