@@ -100,16 +100,10 @@ impl Item {
     /// A script that failed to load stands in the report as one required, erroring entry.
     pub fn from_failure(failure: &LoadFailure) -> (Self, CheckResult) {
         let item = Item {
-            spec: std::sync::Arc::new(crate::script::define::CheckSpec {
-                id: failure.id.clone(),
-                description: "script failed to load".to_string(),
-                required: true,
-                remote: false,
-                tags: Vec::new(),
-                needs: Vec::new(),
-                remediation: None,
-                timeout: None,
-            }),
+            spec: std::sync::Arc::new(crate::script::define::CheckSpec::bare(
+                failure.id.clone(),
+                "script failed to load".to_string(),
+            )),
             file: failure.diagnostic.file.display().to_string().into(),
             line: failure.diagnostic.line.unwrap_or(0),
             explain: false,

@@ -38,6 +38,23 @@ pub struct CheckSpec {
     pub timeout: Option<Duration>,
 }
 
+impl CheckSpec {
+    /// A required check with only an id and a description: what stands in a report for a
+    /// declaration that is wrong in itself, or a script that did not load.
+    pub fn bare(id: String, description: String) -> CheckSpec {
+        CheckSpec {
+            id,
+            description,
+            required: true,
+            remote: false,
+            tags: Vec::new(),
+            needs: Vec::new(),
+            remediation: None,
+            timeout: None,
+        }
+    }
+}
+
 impl std::ops::Deref for Declared {
     type Target = CheckSpec;
 
@@ -179,16 +196,7 @@ fn parse(mut spec: Map, pos: Position) -> Result<Declared, String> {
         .unwrap_or_default();
     parse_rest(id.clone(), spec, pos).or_else(|problem| {
         Ok(Declared {
-            spec: std::sync::Arc::new(CheckSpec {
-                id,
-                description,
-                required: true,
-                remote: false,
-                tags: Vec::new(),
-                needs: Vec::new(),
-                remediation: None,
-                timeout: None,
-            }),
+            spec: std::sync::Arc::new(CheckSpec::bare(id, description)),
             line: pos.line().unwrap_or(0),
             body: FnPtr::new("pass").map_err(|e| e.to_string())?,
             broken: Some(problem),

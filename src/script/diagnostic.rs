@@ -297,13 +297,15 @@ mod tests {
         assert_eq!((d.line, d.column), (Some(1), Some(26)), "{d}");
     }
 
+    /// The line that led to the error (the outermost call, in the check's own file), with
+    /// where it arose inside the functions in parentheses.
     #[test]
-    fn nested_errors_report_the_innermost_position() {
+    fn nested_errors_point_at_the_outer_call_and_name_the_inner_position() {
         let engine = rhai::Engine::new();
         let err = engine
             .eval::<i64>("fn inner() { throw \"deep\"; }\nfn outer() { inner() }\nouter()")
             .expect_err("throws");
         let d = Diagnostic::from_rhai(Path::new("f.rhai"), &err);
-        assert_eq!(d.to_string(), "f.rhai:1:14: deep");
+        assert_eq!(d.to_string(), "f.rhai:3:1: deep (at f.rhai:1:14)");
     }
 }
