@@ -539,3 +539,43 @@ fn a_near_miss_only_names_the_id_it_meant() {
         "hostscript: error: no checks match the selection (--only 'kvm.devce'): did you mean `kvm.device` for 'kvm.devce'?"
     );
 }
+
+#[test]
+fn a_failed_step_is_said_once_and_messages_do_not_repeat_their_fix_line() {
+    let t = Test::new()
+        .file(
+            "checks/a.rhai",
+            "check(#{ id: \"a\", description: \"d\", remediation: \"x\", run: || fail(\"broken\") });\n",
+        )
+        .file(
+            "remediations/x.rhai",
+            "remediation(#{ id: \"x\", description: \"fixes a\", run: || { fix::require(false, \"the pool is damaged\"); } });\n",
+        );
+    let out = t.run(&["remediate", "--remediations", "remediations", "x"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout.matches("the pool is damaged").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    // The shipped suite's messages leave the remediation to the `fix:` line.
+    let checks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let run = t.run(&[
+        "run",
+        checks.to_str().expect("utf-8"),
+        "--var",
+        "check_registries=false",
+        "--format",
+        "json",
+    ]);
+    for c in run.json()["checks"].as_array().expect("checks") {
+        let message = c["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.contains("(hostscript remediate"),
+            "{}: {message}",
+            c["id"]
+        );
+        assert!(!message.contains(" ms)"), "{}: {message}", c["id"]);
+    }
+}
