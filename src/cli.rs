@@ -34,7 +34,7 @@ pub enum Command {
     Run(RunArgs),
     /// List the checks the scripts define, without running them
     #[command(
-        after_help = "Examples:\n  hostscript list checks/\n  hostscript list checks/ --only 'containerd.*' --format json"
+        after_help = "Examples:\n  hostscript list checks/\n  hostscript list checks/ --only 'containerd.*' --format json\n  hostscript list checks/ remediations/ --format markdown > docs/suite.md"
     )]
     List(ListArgs),
     /// Compile every script and report every error as file:line:col; exit 1 if any
@@ -422,9 +422,22 @@ pub struct ListArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
 
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = DocFormat::Human, help_heading = "Output")]
-    pub format: DocFormat,
+    /// Output format: `markdown` is the suite's reference page, with the remediations of
+    /// any remediations directory among the paths and the vars each declaration reads
+    /// (docs/suite.md is `hostscript list checks/ remediations/ --format markdown`)
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Human, help_heading = "Output")]
+    pub format: ListFormat,
+}
+
+/// The formats of `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// For people
+    Human,
+    /// One JSON document, for machines
+    Json,
+    /// A Markdown reference page: checks, remediations and the vars they read
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -1543,3 +1543,83 @@ fn the_primitives_reference_in_docs_is_what_the_binary_generates() {
         kept.contains("| `fs::read(path: string, options: map #{ max_bytes, fresh }) -> string` |")
     );
 }
+
+#[test]
+fn the_suite_reference_in_docs_is_what_the_binary_generates() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let t = Test::new();
+    let out = t.run(&[
+        "list",
+        repo.join("checks").to_str().expect("utf-8"),
+        repo.join("remediations").to_str().expect("utf-8"),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let kept = std::fs::read_to_string(repo.join("docs/suite.md")).expect("docs/suite.md");
+    assert!(
+        out.stdout == kept,
+        "docs/suite.md differs from the binary's: regenerate with `cargo run -- list checks/ remediations/ --format markdown > docs/suite.md`"
+    );
+    // A var read through a parameter (`hypervisor_bin("firecracker_bin", ..)`) and one read in
+    // lib/ (`flintlock::flintlockd()` reads `flintlock_config_dir`) are both found.
+    let row = |id: &str| {
+        kept.lines()
+            .find(|l| l.starts_with(&format!("| `{id}` |")))
+            .unwrap_or_else(|| panic!("{id} has a row"))
+            .to_string()
+    };
+    assert!(row("firecracker.binary").contains("`firecracker_bin`"));
+    assert!(row("firecracker.binary").contains("`flintlock_config_dir`"));
+    assert!(row("kvm-access").contains("`kvm_group`"));
+}
+
+#[test]
+fn list_markdown_names_the_vars_a_site_check_reads_and_says_when_it_cannot_tell() {
+    let t = Test::new()
+        .file(
+            "c/lib/site.rhai",
+            "fn rack() { vars::get(\"rack\", \"r0\") }\nfn by_name(n) { vars::get(n) }\n",
+        )
+        .file(
+            "c/a.rhai",
+            r#"import "lib/site" as site;
+fn mtu() { let f = || vars::mtu; f.call() }
+check(#{ id: "site.a", description: "a", run: || { site::rack(); site::by_name("zone"); mtu(); pass("ok") } });
+check(#{ id: "site.b", description: "b", run: || { let all = vars::all(); pass("ok") } });
+check(#{ id: "site.c", description: "c", run: || pass("nothing read") });
+"#,
+        )
+        .file("c/vars.toml", "mtu = 9000\nzone = \"z1\"\n");
+    let out = t.run(&["list", "c", "--format", "markdown"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let row = |id: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{id}` |")))
+            .unwrap_or_else(|| panic!("{id} has a row:\n{}", out.stdout))
+            .to_string()
+    };
+    for var in ["`mtu`", "`rack`", "`zone`"] {
+        assert!(row("site.a").contains(var), "{var}: {}", row("site.a"));
+    }
+    assert!(!row("site.a").contains("run time"), "{}", row("site.a"));
+    assert!(
+        row("site.b").contains("(a var named at run time)"),
+        "{}",
+        row("site.b")
+    );
+    assert!(row("site.c").ends_with("|  |"), "{}", row("site.c"));
+    // Defaults: the vars file's, else the code's literal.
+    assert!(
+        out.stdout.contains("`mtu` | `9000` | `site.a` |"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("`rack` | `\"r0\"` (unset; the code's default) | `site.a` |"),
+        "{}",
+        out.stdout
+    );
+}

@@ -13,6 +13,7 @@ pub mod engine;
 /// What a check body returned, as a verdict (or why it is none).
 pub use crate::bindings::into_verdict;
 pub mod loader;
+pub mod reads;
 pub mod resolver;
 
 use std::path::PathBuf;
