@@ -16,6 +16,8 @@ command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
 command -v setpriv >/dev/null 2>&1 || need_packages+=(util-linux)
 command -v setfacl >/dev/null 2>&1 || need_packages+=(acl)
 command -v prometheus >/dev/null 2>&1 || need_packages+=(prometheus)
+# tests/package.rs asks man where the installed pages are.
+command -v man >/dev/null 2>&1 || need_packages+=(man-db)
 getent group nogroup >/dev/null 2>&1 || need_packages+=(base-passwd)
 # The Ansible test gives each simulated host its own sshd.
 [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-/// Documented process exit codes (README "Exit codes").
+/// Documented process exit codes (docs/OPERATING.md "Exit codes").
 pub mod exit_code {
     /// Every required check passed (warnings and skips allowed).
     pub const SUCCESS: u8 = 0;

@@ -1,7 +1,7 @@
 //! The `hostscript` binary: parse the command line, hand it to the library, and turn the
 //! result into the process exit code. Everything else lives in the library so that tests and
 //! benchmarks drive the same code paths as operators do. Argument errors are one line on
-//! stderr and exit 2, as the README promises (clap would add usage and tips).
+//! stderr and exit 2, as docs/OPERATING.md promises (clap would add usage and tips).
 
 use clap::Parser;
 

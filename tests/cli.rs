@@ -1339,9 +1339,14 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
         modules.contains(&"fs".to_string()) && modules.contains(&"fix".to_string()),
         "{modules:?}"
     );
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .expect("README");
+    // The explanations live in docs/WRITING-CHECKS.md (read primitives) and
+    // docs/REMEDIATIONS.md (`fix::`).
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let writing = std::fs::read_to_string(docs.join("WRITING-CHECKS.md")).expect("WRITING-CHECKS");
+    let readme = writing.clone()
+        + std::fs::read_to_string(docs.join("REMEDIATIONS.md"))
+            .expect("REMEDIATIONS")
+            .as_str();
     let mut missing = Vec::new();
     let mut registered = std::collections::BTreeSet::new();
     for module in modules.iter().filter(|m| *m != "globals") {
@@ -1390,11 +1395,12 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
     }
     assert!(
         missing.is_empty(),
-        "registered but not in the README's reference: {missing:?}"
+        "registered but not explained in docs/WRITING-CHECKS.md or docs/REMEDIATIONS.md: {missing:?}"
     );
     // And every `module::function(` the README's reference names is registered.
-    let reference = &readme[readme.find("## Primitives reference").expect("reference")..];
-    let reference = &reference[..reference.find("\n## Reports").unwrap_or(reference.len())];
+    let reference = &writing[writing
+        .find("## The primitives, explained")
+        .expect("reference")..];
     let mut unknown = Vec::new();
     for module in &modules {
         let prefix = format!("`{module}::");
@@ -1412,7 +1418,7 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
     }
     assert!(
         unknown.is_empty(),
-        "in the README but not registered: {unknown:?}"
+        "in docs/WRITING-CHECKS.md but not registered: {unknown:?}"
     );
     // Definition files for editors.
     let out = t.run(&["doc", "--definitions", "defs"]);

@@ -6,6 +6,7 @@ mod canary;
 mod cli;
 mod containerd;
 mod devmapper;
+mod docs;
 mod fleet;
 mod flintlock_host;
 mod fuzz_corpus;

@@ -1,12 +1,15 @@
-//! The README's script example must stay true: extract its two `rhai` blocks and run them
-//! with the shipped vars.
+//! The examples of README.md and docs/ must stay true: each test extracts its blocks from the
+//! page (docs/WRITING-CHECKS.md, docs/REMEDIATIONS.md, README.md) and runs them.
 
 use crate::support::Test;
 
 #[test]
-fn the_readme_example_runs_as_documented() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+fn the_check_example_runs_as_documented() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/WRITING-CHECKS.md"
+    ))
+    .expect("README");
     let blocks: Vec<&str> = readme
         .split("```rhai\n")
         .skip(1)
@@ -55,9 +58,10 @@ fn the_readme_example_runs_as_documented() {
 }
 
 #[test]
-fn the_readme_remediation_example_loads_and_dry_runs() {
+fn the_remediation_example_loads_and_dry_runs() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/REMEDIATIONS.md"))
+            .expect("README");
     let example = readme
         .split("```rhai\n")
         .skip(1)
@@ -88,9 +92,12 @@ fn the_readme_remediation_example_loads_and_dry_runs() {
 }
 
 #[test]
-fn the_readme_site_check_runs_beside_the_suite() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+fn the_site_check_runs_beside_the_suite() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/WRITING-CHECKS.md"
+    ))
+    .expect("README");
     let block = |lang: &str, needle: &str| -> String {
         readme
             .split(&format!("```{lang}\n"))
@@ -144,4 +151,67 @@ fn the_readme_site_check_runs_beside_the_suite() {
     // And lint accepts it beside the suite.
     let lint = t.run(&["lint", checks.to_str().expect("utf-8"), "site"]);
     assert_eq!(lint.code, 0, "{}{}", lint.stdout, lint.stderr);
+}
+
+/// The README's tour: its site check fails without `rack`, passes with `--var rack=r12`, and
+/// lints beside the suite, as the commands under it say.
+#[test]
+fn the_readme_tour_site_check_runs_and_lints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let script = readme
+        .split("```rhai\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .find(|b| b.contains("site.rack"))
+        .expect("README has the tour's site check");
+    let commands = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .find(|b| b.contains("site/ --only"))
+        .expect("README has the tour's commands");
+    let checks = concat!(env!("CARGO_MANIFEST_DIR"), "/checks");
+    let t = Test::new().file("site/rack.rhai", script);
+    let mut seen = 0;
+    for line in commands.lines() {
+        let (command, says) = line
+            .split_once(" # ")
+            .expect("each command says what it shows");
+        let words: Vec<String> = shlex::split(command.trim())
+            .expect("splits")
+            .into_iter()
+            .skip(1)
+            .map(|w| {
+                if w == "checks/" {
+                    checks.to_string()
+                } else {
+                    w
+                }
+            })
+            .collect();
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let out = t.run(&args);
+        let says = says.trim();
+        if let Some(shown) = says.strip_prefix("FAIL: ") {
+            assert_eq!(out.code, 1, "{}", out.stdout);
+            assert!(
+                out.stdout.contains("FAIL") && out.stdout.contains(shown),
+                "{}",
+                out.stdout
+            );
+        } else if let Some(shown) = says.strip_prefix("PASS: ") {
+            assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+            assert!(
+                out.stdout.contains("PASS") && out.stdout.contains(shown),
+                "{}",
+                out.stdout
+            );
+        } else {
+            assert_eq!(args[0], "lint");
+            assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
 }

@@ -1,5 +1,5 @@
 //! Every primitive's signature and one line about it, for `hostscript doc`, the `.d.rhai`
-//! definitions and the errors that name a call's forms (the README's primitives reference says
+//! definitions and the errors that name a call's forms (docs/WRITING-CHECKS.md says
 //! more). Each form is registered with its entry (`bindings::Documented`), and a test fails
 //! when a registered form has none, so the table cannot fall behind the registrations.
 

@@ -152,7 +152,7 @@ pub fn doc_markdown() -> Result<u8> {
          the binary registers; a test fails when this page differs. Each form is \
          `module::name(parameter: type, ..) -> return`; `map #{ a, b }` names a map's keys. \
          What the primitives mean for a check (budgets, errors and their kinds, the snapshot): \
-         the README's \"Writing checks\" and docs/HOST-AS-DATA.md.\n\n",
+         [WRITING-CHECKS.md](WRITING-CHECKS.md) and [HOST-AS-DATA.md](HOST-AS-DATA.md).\n\n",
     );
     let row = |sig: &str, line: &str| {
         format!(
@@ -261,8 +261,11 @@ pub fn doc(module: Option<&str>, definitions: Option<&std::path::Path>) -> Resul
             }
             let globals = crate::bindings::docs::GLOBALS.len();
             writeln!(out, "{:<8} {globals} functions", "globals").map_err(Error::Output)?;
-            writeln!(out, "\nhostscript doc MODULE shows one; the README's primitives reference explains them.")
-                .map_err(Error::Output)?;
+            writeln!(
+                out,
+                "\nhostscript doc MODULE shows one; docs/WRITING-CHECKS.md explains them."
+            )
+            .map_err(Error::Output)?;
         }
         Some("globals") => {
             for (sig, line) in crate::bindings::docs::GLOBALS {

@@ -1,4 +1,4 @@
-//! The JSON reporter: one document on stdout at the end of the run (schema in the README).
+//! The JSON reporter: one document on stdout at the end of the run (schema in docs/OPERATING.md).
 //! Field names are stable and snake_case; fleet tooling and CI key on them.
 
 use std::collections::BTreeMap;

@@ -50,7 +50,7 @@ impl<W: Write> Reporter for Tap<W> {
                 if let Some(fix) = result.fix(item.remediation.as_deref()) {
                     block.push_str(&format!(
                         "\n  fix: {}",
-                        quoted(&format!("hostscript remediate {fix}"))
+                        quoted(&format!("{} {fix}", crate::report::fix_command()))
                     ));
                 }
                 block.push_str("\n  ...");
