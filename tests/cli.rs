@@ -1397,7 +1397,7 @@ fn doc_lists_what_the_binary_registers_and_the_readme_agrees() {
         missing.is_empty(),
         "registered but not explained in docs/WRITING-CHECKS.md or docs/REMEDIATIONS.md: {missing:?}"
     );
-    // And every `module::function(` the README's reference names is registered.
+    // And every `module::function(` docs/WRITING-CHECKS.md's explanation names is registered.
     let reference = &writing[writing
         .find("## The primitives, explained")
         .expect("reference")..];
