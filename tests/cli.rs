@@ -295,7 +295,7 @@ fn shipped_checks_lint_clean_and_each_file_says_what_it_is_for() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("7 remediations, 0 problems"),
+        String::from_utf8_lossy(&out.stderr).contains("8 remediations, 0 problems"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

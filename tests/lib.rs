@@ -22,6 +22,7 @@ mod primitives;
 mod procfs;
 mod prometheus;
 mod readme;
+mod reboot;
 mod remediate;
 mod second_day;
 mod secrets;

@@ -50,6 +50,11 @@ impl Staged {
         std::fs::create_dir_all(r.join("proc")).expect("proc");
         std::fs::write(r.join("proc/modules"), "").expect("modules");
         std::fs::write(r.join("etc/group"), "root:x:0:\ndisk:x:6:\nkvm:x:108:\n").expect("group");
+        std::fs::write(
+            r.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        )
+        .expect("passwd");
         std::fs::create_dir_all(r.join("dev")).expect("dev");
         // The KVM device node as the staged host has it: root:disk 0600 (no group access).
         let kvm = r.join("dev/kvm");
@@ -196,7 +201,8 @@ impl Staged {
 
 /// A command the remediations run only to look at the current state.
 fn is_query(call: &str) -> bool {
-    call.starts_with("losetup --output NAME --noheadings --associated")
+    call.starts_with("systemctl --root=ROOT is-enabled ")
+        || call.starts_with("losetup --output NAME --noheadings --associated")
         || call.starts_with("losetup --list")
         || call.starts_with("systemctl show")
         || call.starts_with("blockdev --getsize64")
@@ -365,6 +371,10 @@ fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
         &format!(
             "dmsetup create {POOL} --table 0 209715200 thin-pool /dev/loop1 /dev/loop0 128 32768 1 skip_block_zeroing"
         ),
+        // Enabling is a change of files, made under the root (links into [Install] targets).
+        "systemctl --root=ROOT enable hostscript-thinpool",
+        "systemctl --root=ROOT enable containerd-dev",
+        "systemctl --root=ROOT enable flintlockd",
         "usermod --root ROOT --append --groups kvm nobody",
     ];
     // --root stages files only: no systemctl verb acts on this host's manager; each step is
@@ -374,14 +384,35 @@ fn applying_does_the_playbook_tasks_and_a_second_run_changes_nothing() {
         staged_systemctl(&doc),
         [
             "systemd daemon-reload",
-            "enable hostscript-thinpool",
             "systemd daemon-reload",
-            "enable containerd-dev",
             "start containerd-dev",
             "systemd daemon-reload",
             "restart flintlockd",
         ]
     );
+    // Enabling ran under the root: the links the next boot of that root reads.
+    for (link, unit) in [
+        (
+            "multi-user.target.wants/containerd-dev.service",
+            "containerd-dev.service",
+        ),
+        (
+            "multi-user.target.wants/flintlockd.service",
+            "flintlockd.service",
+        ),
+        (
+            "containerd-dev.service.requires/hostscript-thinpool.service",
+            "hostscript-thinpool.service",
+        ),
+    ] {
+        let target = std::fs::read_link(host.root().join("etc/systemd/system").join(link))
+            .unwrap_or_else(|e| panic!("{link}: {e}"));
+        assert_eq!(
+            target,
+            Path::new("/etc/systemd/system").join(unit),
+            "{link}"
+        );
+    }
 
     // The files, as the playbook's templates and provision.sh write them.
     let config: toml::Table =
@@ -929,9 +960,14 @@ fn thinpool_restarts_containerd_after_its_devmapper_init_error_and_follows_the_l
         "{}",
         out.stdout
     );
+    // No systemctl verb reaches this host's manager: only the enable under the root, a
+    // change of files there.
     let calls = host.take_changing_calls();
     assert!(
-        !calls.iter().any(|c| c.starts_with("systemctl ")),
+        calls
+            .iter()
+            .filter(|c| c.starts_with("systemctl "))
+            .all(|c| c == "systemctl --root=ROOT enable hostscript-thinpool"),
         "{calls:?}"
     );
     // The data file grew while attached: losetup -c, then the table takes the new size.

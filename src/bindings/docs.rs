@@ -487,12 +487,12 @@ pub(crate) const SIGNATURES: &[(&str, &str, &str)] = &[
     ),
     (
         "systemd",
-        "unit(name: string) -> map #{ name, exists, load_state, active_state, sub_state, unit_file_state, main_pid, exec_start, fragment_path, drop_in_paths, requires, after, type, user, environment, environment_files, need_daemon_reload, main_started, main_started_us }",
+        "unit(name: string) -> map #{ name, exists, load_state, active_state, sub_state, unit_file_state, main_pid, exec_start, fragment_path, drop_in_paths, requires, after, before, wanted_by, required_by, type, user, environment, environment_files, need_daemon_reload, main_started, main_started_us }",
         "a unit's state, ExecStart, environment, dependencies (systemctl show)",
     ),
     (
         "systemd",
-        "unit(name: string, options: map #{ systemctl, busctl, timeout, fresh }) -> map #{ name, exists, load_state, active_state, sub_state, unit_file_state, main_pid, exec_start, fragment_path, drop_in_paths, requires, after, type, user, environment, environment_files, need_daemon_reload, main_started, main_started_us }",
+        "unit(name: string, options: map #{ systemctl, busctl, timeout, fresh }) -> map #{ name, exists, load_state, active_state, sub_state, unit_file_state, main_pid, exec_start, fragment_path, drop_in_paths, requires, after, before, wanted_by, required_by, type, user, environment, environment_files, need_daemon_reload, main_started, main_started_us }",
         "a unit's state, ExecStart, environment, dependencies (systemctl show)",
     ),
     ("sys", "cpu_flags() -> array", "the CPU's flags"),

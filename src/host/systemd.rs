@@ -55,6 +55,12 @@ pub struct Unit {
     pub drop_in_paths: Vec<String>,
     pub requires: Vec<String>,
     pub after: Vec<String>,
+    /// `Before=`: units this one starts before (ordering for the boot checks).
+    pub before: Vec<String>,
+    /// Reverse dependencies: the units whose `Wants=`/`Requires=` pull this one in (an
+    /// enabled unit's `[Install] WantedBy=` shows here as the target's `Wants=`).
+    pub wanted_by: Vec<String>,
+    pub required_by: Vec<String>,
     /// `Type=` (simple, exec, forking, oneshot, notify, ...).
     pub service_type: String,
     /// `User=`; empty means root.
@@ -78,7 +84,7 @@ pub struct EnvironmentFile {
     pub ignore_errors: bool,
 }
 
-const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecStart,FragmentPath,DropInPaths,Requires,After,Type,User,Environment,EnvironmentFiles,NeedDaemonReload";
+const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecStart,FragmentPath,DropInPaths,Requires,After,Before,WantedBy,RequiredBy,Type,User,Environment,EnvironmentFiles,NeedDaemonReload";
 
 /// The programs that ask the manager: `systemctl`, and `busctl` for what only D-Bus tells
 /// exactly. Tests point both at a user manager (wrappers that add `--user`).
@@ -407,6 +413,9 @@ pub fn parse_show(name: &str, text: &str) -> Result<Unit, String> {
             "DropInPaths" => unit.drop_in_paths = list(),
             "Requires" => unit.requires = list(),
             "After" => unit.after = list(),
+            "Before" => unit.before = list(),
+            "WantedBy" => unit.wanted_by = list(),
+            "RequiredBy" => unit.required_by = list(),
             "Type" => unit.service_type = value.to_string(),
             "User" => unit.user = value.to_string(),
             "Environment" => unit.environment = parse_environment(value)?,

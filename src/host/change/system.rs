@@ -287,7 +287,30 @@ pub async fn systemctl(
         UnitAction::DaemonReload => "systemd daemon-reload".to_string(),
     };
     // `--root` stages files only: the manager running here loads the live host's units, not
-    // the staged ones, so a changing verb would act on the wrong host.
+    // the staged ones, so a verb that acts on the manager would act on the wrong host. Enabling
+    // is a change of files, which systemctl makes under a root without a manager (`systemctl
+    // --root=DIR enable` links the unit into its [Install] targets there: systemd
+    // src/shared/install.c), so what the next boot of that root starts is staged too.
+    if settings.staged() && action == UnitAction::Enable {
+        let root = format!("--root={}", settings.root.display());
+        let label = label_of(action);
+        match query(argv(&[systemctl, &root, "is-enabled", unit]), timeout).await {
+            Ok(out) if out.stdout.trim() == "enabled" => {
+                return Step::new(label, StepState::Ok, "already enabled".to_string());
+            }
+            Ok(_) => {}
+            Err(e) => return Step::new(label, StepState::Failed, e),
+        }
+        return change(
+            settings,
+            label,
+            "enable".to_string(),
+            argv(&[systemctl, &root, "enable", unit]),
+            &[],
+            timeout,
+        )
+        .await;
+    }
     if settings.staged() {
         return Step::new(
             label_of(action),
