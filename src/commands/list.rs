@@ -142,6 +142,22 @@ fn vars_cell(read: &crate::script::reads::VarsRead) -> String {
     names.join(", ")
 }
 
+/// Each var `read` names: its literal default in the code (the first one found) and `reader`
+/// among the declarations that read it.
+fn note_readers(
+    vars: &mut std::collections::BTreeMap<String, (Option<String>, Vec<String>)>,
+    read: &crate::script::reads::VarsRead,
+    reader: String,
+) {
+    for (name, default) in &read.names {
+        let entry = vars.entry(name.clone()).or_default();
+        if entry.0.is_none() {
+            entry.0 = default.clone();
+        }
+        entry.1.push(reader.clone());
+    }
+}
+
 /// The suite's reference page (docs/suite.md): every check and remediation as declared, and
 /// every var they read with its default and who reads it.
 fn markdown(session: &crate::commands::Session, checks: &[crate::script::CheckDef]) -> String {
@@ -167,13 +183,7 @@ fn markdown(session: &crate::commands::Session, checks: &[crate::script::CheckDe
     );
     for c in checks {
         let read = reader.vars_read(&c.script, &c.body);
-        for (name, default) in &read.names {
-            let entry = vars.entry(name.clone()).or_default();
-            if entry.0.is_none() {
-                entry.0 = default.clone();
-            }
-            entry.1.push(format!("`{}`", c.id));
-        }
+        note_readers(&mut vars, &read, format!("`{}`", c.id));
         let _ = writeln!(
             page,
             "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
@@ -198,13 +208,7 @@ fn markdown(session: &crate::commands::Session, checks: &[crate::script::CheckDe
         );
         for r in &session.loaded.remediations {
             let read = reader.vars_read(&r.script, &r.body);
-            for (name, default) in &read.names {
-                let entry = vars.entry(name.clone()).or_default();
-                if entry.0.is_none() {
-                    entry.0 = default.clone();
-                }
-                entry.1.push(format!("remediation `{}`", r.id));
-            }
+            note_readers(&mut vars, &read, format!("remediation `{}`", r.id));
             let _ = writeln!(
                 page,
                 "| `{}` | {} | {} | {} | {} |",
