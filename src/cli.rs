@@ -162,6 +162,13 @@ pub struct RemediateArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    /// Apply remediations that are backing off after failing (--state)
+    #[arg(long, help_heading = "Changes")]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
     /// Refused with a reason: a remediation acts on this host, never on a recording's answers
     #[arg(long, value_name = "FILE", hide = true)]
     pub replay: Option<PathBuf>,
@@ -366,11 +373,46 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Changes")]
     pub fix: bool,
 
+    /// With --fix: apply remediations that are backing off after failing (--state)
+    #[arg(long, requires = "fix", help_heading = "Changes")]
+    pub force: bool,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 
     #[command(flatten)]
     pub host: HostDataArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// What runs remember (`crate::state`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct StateArgs {
+    /// Remember each check's status and each remediation's outcome across runs in FILE (JSON,
+    /// 0600): reports show since when and flapping, failed remediations back off [default:
+    /// /var/lib/hostscript/state.json for the installed layout run as root]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "HOSTSCRIPT_STATE",
+        help_heading = "Memory"
+    )]
+    pub state: Option<PathBuf>,
+
+    /// Keep no state, not even the installed layout's
+    #[arg(long, conflicts_with = "state", help_heading = "Memory")]
+    pub no_state: bool,
+
+    /// Statuses kept per check, the window flapping is counted in; an id no run has seen for
+    /// N runs is forgotten
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(2..=1000), help_heading = "Memory")]
+    pub history: u16,
+
+    /// Status changes within the kept statuses that mark a check as flapping
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Memory")]
+    pub flap_changes: u16,
 }
 
 /// The host as data: record a run's questions and answers, replay them, show them.

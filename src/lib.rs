@@ -29,6 +29,7 @@ pub(crate) mod runner;
 pub mod script;
 pub mod secrets;
 pub(crate) mod selection;
+pub(crate) mod state;
 pub(crate) mod target;
 pub(crate) mod text;
 pub mod trust;
@@ -81,13 +82,26 @@ pub fn run(cli: cli::Cli) -> u8 {
     host::cmd::become_subreaper();
     let result = match cli.command {
         // With no PATH, the installed suite (commands::installed).
-        cli::Command::Run(mut args) => commands::installed::default_selection(&mut args.selection)
-            .and_then(|()| commands::run::execute(args)),
+        cli::Command::Run(mut args) => {
+            if args.selection.paths.is_empty() && args.host.replay.is_none() {
+                commands::installed::default_state(&mut args.state);
+            }
+            commands::installed::default_selection(&mut args.selection)
+                .and_then(|()| commands::run::execute(args))
+        }
         cli::Command::List(mut args) => commands::installed::default_selection(&mut args.selection)
             .and_then(|()| commands::list::execute(args)),
         cli::Command::Lint(args) => commands::lint::execute(args),
-        cli::Command::Remediate(args) => commands::remediate::execute(args),
+        cli::Command::Remediate(mut args) => {
+            if args.change.remediation_dirs.is_empty() {
+                commands::installed::default_state(&mut args.state);
+            }
+            commands::remediate::execute(args)
+        }
         cli::Command::Serve(mut args) => {
+            if args.run.selection.paths.is_empty() {
+                commands::installed::default_state(&mut args.run.state);
+            }
             commands::installed::default_selection(&mut args.run.selection)
                 .and_then(|()| commands::serve::execute(args))
         }

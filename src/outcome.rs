@@ -75,6 +75,30 @@ pub struct CheckResult {
     /// The error is a bug in the script (a function or variable not found, a wrong type, an
     /// index out of range), never demoted to a warning and counted apart.
     pub script_error: bool,
+    /// With `--state`: since when it has had this status, its last pass, whether it flaps.
+    pub remembered: Option<Remembered>,
+}
+
+/// What a report shows of a check's memory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Remembered {
+    /// When the check took the status it has now (this run's time when it just changed).
+    pub since: u64,
+    /// When it last passed (this run, when it passes now), if it ever did.
+    pub last_pass: Option<u64>,
+    pub flapping: bool,
+    /// Status changes among the kept statuses, this run's included.
+    #[serde(skip)]
+    pub changes: usize,
+    /// How many statuses that counts over.
+    #[serde(skip)]
+    pub runs: usize,
+    /// The status changed in this run (or the check is new).
+    #[serde(skip)]
+    pub changed_now: bool,
+    /// This run's time, for "since 3d 4h".
+    #[serde(skip)]
+    pub now: u64,
 }
 
 /// One question a check asked and a short form of its answer (JSON: `evidence`).
@@ -124,6 +148,7 @@ impl CheckResult {
             waived: None,
             evidence: Vec::new(),
             script_error: false,
+            remembered: None,
         }
     }
 

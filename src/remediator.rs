@@ -40,6 +40,13 @@ pub struct RemediationResult {
     pub steps: Vec<Step>,
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
+    /// Held back after failing (`--state`): when it will next be tried (RFC 3339). Such a
+    /// skip is the back-off working, not a failure of this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<String>,
+    /// `gate` held it back: not run, and no failure of this run.
+    #[serde(skip)]
+    pub held: bool,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -55,8 +62,26 @@ impl RemediationResult {
             error,
             steps: Vec::new(),
             duration: Duration::ZERO,
+            next_try: None,
+            held: false,
         }
     }
+
+    /// Not run, and why: `gate` said so before it started.
+    pub fn held(def: &RemediationDef, why: Held) -> Self {
+        RemediationResult {
+            next_try: why.next_try,
+            held: true,
+            ..RemediationResult::new(def, Outcome::Skipped, Some(why.reason))
+        }
+    }
+}
+
+/// Why a remediation is not run this time (`execute`'s gate): backing off after failures
+/// (with when it will next be tried), or its checks pass again.
+pub struct Held {
+    pub reason: String,
+    pub next_try: Option<String>,
 }
 
 /// The remediations with ids `wanted`, ordered so each comes after those it names in `after`
@@ -98,11 +123,13 @@ pub fn order<'a>(
         .map_err(|cycle| format!("remediation order cycle: {}", cycle.join(" -> ")))
 }
 
-/// Runs `ordered` one at a time, calling `on_result` after each.
+/// Runs `ordered` one at a time, calling `on_result` after each. `gate` sees each one (and
+/// the results so far) just before it would start, and may hold it back.
 pub fn execute(
     engine: Arc<Engine>,
     ordered: &[&RemediationDef],
     default_timeout: Duration,
+    mut gate: impl FnMut(&RemediationDef, &[RemediationResult]) -> Option<Held>,
     mut on_result: impl FnMut(&RemediationResult),
 ) -> Vec<RemediationResult> {
     let mut results: Vec<RemediationResult> = Vec::new();
@@ -123,7 +150,10 @@ pub fn execute(
                 Outcome::Skipped,
                 Some(format!("runs after `{dep}`, which did not complete")),
             ),
-            None => run_one(&engine, def, def.timeout.unwrap_or(default_timeout)),
+            None => match gate(def, &results) {
+                Some(held) => RemediationResult::held(def, held),
+                None => run_one(&engine, def, def.timeout.unwrap_or(default_timeout)),
+            },
         };
         on_result(&result);
         results.push(result);

@@ -55,7 +55,8 @@ struct Finished {
 /// What the workers tell the scheduler.
 enum Event {
     Started(usize, Instant),
-    Done(usize, CheckResult),
+    /// Boxed: a result is ten times the size of a start.
+    Done(usize, Box<CheckResult>),
 }
 
 /// The ready queue the workers share.
@@ -222,7 +223,7 @@ pub fn execute(
             // Interrupted: what finished meanwhile is reported as it ended, the rest as errors.
             while let Ok(event) = events.try_recv() {
                 if let Event::Done(index, result) = event {
-                    scheduler.done(index, result, &mut settled);
+                    scheduler.done(index, *result, &mut settled);
                 }
             }
             scheduler.settle(&mut settled, &queue, &mut on_result);
@@ -251,7 +252,7 @@ pub fn execute(
                     .deadlines
                     .insert(index, (at, at + budget + options.grace));
             }
-            Ok(Event::Done(index, result)) => scheduler.done(index, result, &mut settled),
+            Ok(Event::Done(index, result)) => scheduler.done(index, *result, &mut settled),
             // Only a timeout: the scheduler keeps a sender of its own (for replacement
             // workers), so the channel never disconnects while it waits.
             Err(_) => {}
@@ -433,7 +434,7 @@ fn work(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(id, _)| *id != check.id);
-        if events.send(Event::Done(index, result)).is_err() {
+        if events.send(Event::Done(index, Box::new(result))).is_err() {
             return;
         }
         // A replacement took this worker's place while it was stuck: one of them leaves.

@@ -5,6 +5,26 @@
 use std::time::Duration;
 
 /// Formats a duration the way messages show it: "10 s", "1.5 s", "250 ms".
+/// Unix seconds as `2026-12-06T08:39:26Z`.
+pub fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// An age as an operator reads it: `3d 4h`, `2h 5m`, `7m`, `12s`.
+pub fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, minutes) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {minutes}m")
+    } else if minutes > 0 {
+        format!("{minutes}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
 pub fn human_duration(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
         let secs = d.as_secs_f64();

@@ -9,7 +9,7 @@ use std::path::Path;
 fn layer(module: &str) -> Option<usize> {
     Some(match module {
         "text" | "limits" | "budget" | "error" | "outcome" | "interrupt" | "secrets" => 0,
-        "host" | "vars" | "plan" | "waivers" | "trust" => 1,
+        "host" | "vars" | "plan" | "waivers" | "trust" | "state" => 1,
         "probe" => 2,
         "bindings" => 3,
         "script" => 4,

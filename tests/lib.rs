@@ -27,6 +27,7 @@ mod remediate;
 mod second_day;
 mod secrets;
 mod serve;
+mod state;
 mod support;
 mod systemd;
 mod trust;

@@ -73,7 +73,18 @@ fn a_real_prometheus_scrapes_serve_and_gets_what_hostscript_reported() {
         ]
         .concat(),
     );
-    let serve = crate::serve::serve(&t, &["--interval", "1s"]);
+    // What runs remember (--state): a.bad has been failing since a known time.
+    std::fs::write(
+        t.path("s.json"),
+        r#"{"schema_version": 1, "runs": 1, "checks": {"a.bad": {"status": "fail", "since": 1700000000, "last_pass": null, "last_run": 1, "history": [{"at": 1700000000, "status": "fail"}]}}, "remediations": {}}"#,
+    )
+    .expect("state");
+    std::fs::set_permissions(
+        t.path("s.json"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let serve = crate::serve::serve(&t, &["--interval", "1s", "--state", "s.json"]);
     let target = serve.addr.clone();
     let prom = format!("127.0.0.1:{}", free_port());
     std::fs::write(
@@ -117,5 +128,18 @@ fn a_real_prometheus_scrapes_serve_and_gets_what_hostscript_reported() {
         )
         .as_deref(),
         Some("1")
+    );
+    assert_eq!(
+        query(
+            &prom,
+            r#"hostscript_check_status_since_timestamp_seconds{id="a.bad"}"#,
+            deadline
+        )
+        .as_deref(),
+        Some("1700000000")
+    );
+    assert_eq!(
+        query(&prom, r#"hostscript_check_flapping{id="a.bad"}"#, deadline).as_deref(),
+        Some("0")
     );
 }

@@ -31,8 +31,9 @@ fn check_phase(
     started: Instant,
     json: bool,
     look: report::Look,
+    memory: Option<&crate::state::Memory>,
 ) -> Result<Phase> {
-    let (summary, results) = run_and_report(session, checks, options, started, |items| {
+    let (summary, results) = run_and_report(session, checks, options, started, memory, |items| {
         if json {
             // Kept as data: the value is taken from the results below.
             Box::new(report::Silent) as Box<dyn Reporter>
@@ -64,13 +65,13 @@ fn json_value(results: &[(Item, CheckResult)], summary: &Summary) -> serde_json:
 
 pub(crate) fn execute(
     args: &RunArgs,
-    session: &Session,
-    checks: &[CheckDef],
-    options: &RunnerOptions,
+    prepared: &crate::commands::running::Prepared,
     look: report::Look,
     started: Instant,
     outputs: &[(RunFormat, PathBuf)],
+    memory: Option<&crate::state::Memory>,
 ) -> Result<u8> {
+    let (session, checks, options) = (&prepared.session, &prepared.checks, &prepared.options);
     let color = look.color;
     let json = args.output.format == RunFormat::Json;
     // The remediations load first, so a bad remediation directory stops the run before any
@@ -82,7 +83,10 @@ pub(crate) fn execute(
         &args.selection.vars.flags,
     )?;
     let mut stdout = report::stdout();
-    let before = check_phase(session, checks, options, started, json, look)?;
+    let before = check_phase(session, checks, options, started, json, look, memory)?;
+    // What this run remembers (`--state`): the last check run's statuses, and the outcome of
+    // each remediation that ran.
+    let remembered = std::cell::RefCell::new(Vec::<(String, String, bool)>::new());
     let finish = |stdout: &mut report::Stdout,
                   phase: &Phase,
                   remediation: Option<serde_json::Value>,
@@ -91,6 +95,12 @@ pub(crate) fn execute(
                   note: &str|
      -> Result<()> {
         let last = after.unwrap_or(phase);
+        let outcomes = remembered.borrow();
+        let outcomes: Vec<(&str, &str, bool)> = outcomes
+            .iter()
+            .map(|(id, outcome, ok)| (id.as_str(), outcome.as_str(), *ok))
+            .collect();
+        crate::commands::running::remember(memory, &last.results, &outcomes);
         write_outputs(outputs, &last.results, &last.summary)?;
         if json {
             write_fix_document(
@@ -168,17 +178,51 @@ pub(crate) fn execute(
         .map_err(Error::Output)?;
     }
     let mut write_error = None;
-    let applied = remediate::apply(&remediation_session, &wanted, &args.change, &mut |result| {
-        if !json
-            && write_error.is_none()
-            && let Err(e) = report::remediation::human_result(&mut stdout, color, result)
-        {
-            write_error = Some(e);
+    // Held back: one backing off after failing (unless --force), and one whose checks pass
+    // again after the remediations before it changed something.
+    let mut backing_off = remediate::backoff_gate(memory, args.force || args.change.dry_run);
+    let naming = checks_naming(&before.results);
+    let mut gate = |def: &crate::script::RemediationDef,
+                    done: &[crate::remediator::RemediationResult]|
+     -> Option<crate::remediator::Held> {
+        if let Some(held) = backing_off(def, done) {
+            return Some(held);
         }
-    })?;
+        let changed = done
+            .iter()
+            .any(|r| r.outcome == crate::remediator::Outcome::Changed);
+        let ids = naming.get(def.id.as_str())?;
+        if args.change.dry_run || !changed {
+            return None;
+        }
+        passing_again(session, checks, options, ids).map(|passing| crate::remediator::Held {
+            reason: format!("its checks pass again: {}", passing.join(", ")),
+            next_try: None,
+        })
+    };
+    let applied = remediate::apply(
+        &remediation_session,
+        &wanted,
+        &args.change,
+        &mut gate,
+        &mut |result| {
+            if !json
+                && write_error.is_none()
+                && let Err(e) = report::remediation::human_result(&mut stdout, color, result)
+            {
+                write_error = Some(e);
+            }
+        },
+    )?;
     if let Some(e) = write_error {
         return Err(Error::Output(e));
     }
+    remembered.borrow_mut().extend(
+        applied
+            .to_remember()
+            .into_iter()
+            .map(|(id, outcome, ok)| (id.to_string(), outcome.to_string(), ok)),
+    );
     let remediation = if json {
         Some(report::remediation::document(
             &applied.results,
@@ -213,7 +257,7 @@ pub(crate) fn execute(
     if !json {
         writeln!(stdout, "\nChecking again:\n").map_err(Error::Output)?;
     }
-    let after = check_phase(session, checks, options, Instant::now(), json, look)?;
+    let after = check_phase(session, checks, options, Instant::now(), json, look, memory)?;
     let changes = before_after(&before.results, &after.results);
     if !json {
         writeln!(stdout, "\nBefore → after:").map_err(Error::Output)?;
@@ -350,4 +394,38 @@ fn write_fix_document(
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(out))
         .map_err(Error::Output)
+}
+
+/// The failing or erroring checks that name each remediation, from the run before.
+fn checks_naming(results: &[(Item, CheckResult)]) -> std::collections::HashMap<&str, Vec<String>> {
+    let mut naming: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    for (item, result) in results {
+        if matches!(result.status, Status::Fail | Status::Error)
+            && let Some(fix) = result.fix(item.remediation.as_deref())
+        {
+            naming.entry(fix).or_default().push(item.id.clone());
+        }
+    }
+    naming
+}
+
+/// Runs `ids` again (with what they need): `Some(ids)` when each passes now (pass or warn).
+fn passing_again(
+    session: &Session,
+    checks: &[CheckDef],
+    options: &RunnerOptions,
+    ids: &[String],
+) -> Option<Vec<String>> {
+    let subset = crate::selection::Selector::with_skip(ids, &[], &[])
+        .ok()?
+        .apply(checks.to_vec());
+    let silent = |_: &[Item]| Box::new(report::Silent) as Box<dyn Reporter>;
+    let (_, again) =
+        run_and_report(session, &subset, options, Instant::now(), None, silent).ok()?;
+    let all_pass = ids.iter().all(|id| {
+        again
+            .iter()
+            .any(|(item, r)| &item.id == id && matches!(r.status, Status::Pass | Status::Warn))
+    });
+    all_pass.then(|| ids.to_vec())
 }

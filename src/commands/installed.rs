@@ -60,6 +60,14 @@ pub fn site_vars() -> Option<PathBuf> {
     file.is_file().then_some(file)
 }
 
+/// The installed layout remembers runs (`crate::state`) in /var/lib/hostscript when run as
+/// root and no `--state`/`--no-state` says otherwise (a user cannot write there).
+pub fn default_state(state: &mut crate::cli::StateArgs) {
+    if state.state.is_none() && !state.no_state && crate::host::sys::uid() == 0 {
+        state.state = Some(PathBuf::from(crate::state::INSTALLED_PATH));
+    }
+}
+
 /// Fills a selection that names no path with the installed checks and the site's vars.
 pub fn default_selection(selection: &mut SelectionArgs) -> Result<()> {
     if !selection.paths.is_empty() {

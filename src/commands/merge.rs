@@ -49,6 +49,13 @@ struct Check {
     duration_ms: u64,
     #[serde(default)]
     script_error: bool,
+    /// `--state` runs: since when it has had this status, its last pass, whether it flaps.
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    last_pass: Option<String>,
+    #[serde(default)]
+    flapping: Option<bool>,
 }
 
 /// One host's report, read back.
@@ -227,7 +234,7 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, Unreadable> {
     let results: Vec<(Item, CheckResult)> = doc
         .checks
         .into_iter()
-        .map(|c| {
+        .map(|c| -> std::result::Result<(Item, CheckResult), String> {
             let item = Item {
                 spec: std::sync::Arc::new(crate::script::define::CheckSpec {
                     id: c.id,
@@ -247,9 +254,28 @@ fn read_report(file: &Path) -> std::result::Result<HostRun, Unreadable> {
             result.details = c.details;
             result.duration = Duration::from_millis(c.duration_ms);
             result.script_error = c.script_error;
-            (item, result)
+            if let Some(since) = c.since.as_deref() {
+                let secs = |t: &str| {
+                    humantime::parse_rfc3339(t)
+                        .map_err(|e| format!("bad report: check `{}`: `{t}`: {e}", item.id))
+                        .map(|t| {
+                            t.duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs())
+                        })
+                };
+                result.remembered = Some(crate::outcome::Remembered {
+                    since: secs(since)?,
+                    last_pass: c.last_pass.as_deref().map(secs).transpose()?,
+                    flapping: c.flapping.unwrap_or(false),
+                    changes: 0,
+                    runs: 0,
+                    changed_now: false,
+                    now: crate::state::now(),
+                });
+            }
+            Ok((item, result))
         })
-        .collect();
+        .collect::<std::result::Result<_, String>>()?;
     let summary = Summary::new(&results, Duration::from_millis(doc.duration_ms), doc.host);
     Ok(HostRun {
         file: file.to_path_buf(),
@@ -284,6 +310,29 @@ fn failing(runs: &[HostRun]) -> Vec<(String, Status, Vec<String>)> {
     list
 }
 
+/// How long ago a remembered status began: `3d 4h`.
+fn age(m: &crate::outcome::Remembered) -> String {
+    crate::text::human_age(Duration::from_secs(m.now.saturating_sub(m.since)))
+}
+
+/// Since when a host has been as it is: not ready, since its longest-failing required check
+/// began failing; ready, since its last required check took its status.
+fn host_since(run: &HostRun) -> Option<String> {
+    let required = run
+        .results
+        .iter()
+        .filter(|(item, _)| item.required)
+        .filter_map(|(_, r)| r.remembered.as_ref().map(|m| (r.status, m)));
+    let chosen = if run.summary.ok() {
+        required.max_by_key(|(_, m)| m.since)
+    } else {
+        required
+            .filter(|(s, _)| matches!(s, Status::Fail | Status::Error))
+            .min_by_key(|(_, m)| m.since)
+    };
+    chosen.map(|(_, m)| age(m))
+}
+
 fn human(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::Result<()> {
     let width = runs
         .iter()
@@ -292,16 +341,26 @@ fn human(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::
         .chain(std::iter::once(4))
         .max()
         .unwrap_or(4);
+    // Reports of runs with --state carry since when; the column shows when any does.
+    let remembered = runs
+        .iter()
+        .any(|r| r.results.iter().any(|(_, r)| r.remembered.is_some()));
+    let since_header = if remembered { "  SINCE" } else { "" };
     writeln!(
         out,
-        "{:width$}  {:9}  {:>4}  {:>4}  {:>4}  {:>5}  {:>4}",
+        "{:width$}  {:9}  {:>4}  {:>4}  {:>4}  {:>5}  {:>4}{since_header}",
         "HOST", "STATUS", "PASS", "WARN", "FAIL", "ERROR", "SKIP"
     )?;
     for run in runs {
         let n = |s: Status| run.summary.counts.get(&s).copied().unwrap_or(0);
+        let since = if remembered {
+            host_since(run).map_or_else(String::new, |age| format!("  {age}"))
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{:width$}  {:9}  {:>4}  {:>4}  {:>4}  {:>5}  {:>4}",
+            "{:width$}  {:9}  {:>4}  {:>4}  {:>4}  {:>5}  {:>4}{since}",
             run.summary.host,
             if run.summary.ok() {
                 "ready"
@@ -322,12 +381,28 @@ fn human(out: &mut dyn Write, runs: &[HostRun], missing: &[String]) -> std::io::
     if !failing.is_empty() {
         writeln!(out)?;
         for (id, status, hosts) in &failing {
+            // Each host with how long it has been so, where its report says.
+            let named: Vec<String> = hosts
+                .iter()
+                .map(|h| {
+                    let age = runs
+                        .iter()
+                        .find(|r| &r.summary.host == h)
+                        .and_then(|r| r.results.iter().find(|(i, _)| &i.id == id))
+                        .and_then(|(_, r)| r.remembered.as_ref())
+                        .map(age);
+                    match age {
+                        Some(age) => format!("{h} ({age})"),
+                        None => h.clone(),
+                    }
+                })
+                .collect();
             writeln!(
                 out,
                 "{id}: {status} on {}/{} hosts: {}",
                 hosts.len(),
                 runs.len(),
-                hosts.join(", ")
+                named.join(", ")
             )?;
         }
     }

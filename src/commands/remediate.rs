@@ -11,7 +11,7 @@ use crate::commands::{RemediatingOptions, Session, SessionOptions, display_paths
 use crate::error::{Error, Result, exit_code};
 use crate::host::change::Settings;
 use crate::host::change::ledger::{self, RunLock};
-use crate::remediator::{self, Outcome, RemediationResult};
+use crate::remediator::{self, Held, Outcome, RemediationResult};
 use crate::report::remediation::{self as report, RunInfo};
 
 pub fn execute(args: RemediateArgs) -> Result<u8> {
@@ -48,25 +48,52 @@ pub fn execute(args: RemediateArgs) -> Result<u8> {
     }
     let color = crate::commands::use_color(args.output.color);
     let format = args.output.format;
+    let memory = crate::commands::running::open_memory(&args.state, false)?;
+    let mut gate = backoff_gate(memory.as_ref(), args.force || args.change.dry_run);
     let mut out = crate::report::stdout();
     let mut write_error = None;
-    let outcome = apply(&session, &args.ids, &args.change, &mut |result| {
-        if format == DocFormat::Human
-            && write_error.is_none()
-            && let Err(e) = report::human_result(&mut out, color, result)
-        {
-            write_error = Some(e);
-        }
-    })?;
+    let outcome = apply(
+        &session,
+        &args.ids,
+        &args.change,
+        &mut gate,
+        &mut |result| {
+            if format == DocFormat::Human
+                && write_error.is_none()
+                && let Err(e) = report::human_result(&mut out, color, result)
+            {
+                write_error = Some(e);
+            }
+        },
+    )?;
     if let Some(e) = write_error {
         return Err(Error::Output(e));
     }
+    crate::commands::running::remember(memory.as_ref(), &[], &outcome.to_remember());
     match format {
         DocFormat::Human => report::human_summary(&mut out, &outcome.results, &outcome.info),
         DocFormat::Json => report::json(&mut out, &outcome.results, &outcome.info),
     }
     .map_err(Error::Output)?;
     Ok(outcome.exit_code())
+}
+
+/// Holds back a remediation that failed and is waiting out its back-off (`--state`), unless
+/// `force` (`--force`, or a dry run, which changes nothing and shows what a try would do).
+pub fn backoff_gate(
+    memory: Option<&crate::state::Memory>,
+    force: bool,
+) -> impl FnMut(&crate::script::RemediationDef, &[RemediationResult]) -> Option<Held> + '_ {
+    move |def, _| {
+        if force {
+            return None;
+        }
+        let waiting = memory?.backing_off(&def.id)?;
+        Some(Held {
+            reason: waiting.message(),
+            next_try: Some(crate::state::rfc3339(waiting.next_try)),
+        })
+    }
 }
 
 /// Loads the remediation scripts with the checks' vars first.
@@ -180,13 +207,33 @@ pub struct Applied {
 
 impl Applied {
     pub fn ok(&self) -> bool {
+        // A remediation held back (backing off, its checks pass again) is no failure of
+        // this run.
         self.load_failures == 0
             && self.results.iter().all(|r| {
-                !matches!(
-                    r.outcome,
-                    Outcome::Failed | Outcome::Skipped | Outcome::Unknown
-                )
+                r.held
+                    || !matches!(
+                        r.outcome,
+                        Outcome::Failed | Outcome::Skipped | Outcome::Unknown
+                    )
             })
+    }
+
+    /// The outcomes to remember (`--state`): what ran, in a real run (a dry run or a
+    /// remediation held back tells nothing about whether it works).
+    pub fn to_remember(&self) -> Vec<(&str, &str, bool)> {
+        if self.info.dry_run {
+            return Vec::new();
+        }
+        self.results
+            .iter()
+            .filter_map(|r| match r.outcome {
+                Outcome::Ok => Some((r.id.as_str(), "ok", true)),
+                Outcome::Changed => Some((r.id.as_str(), "changed", true)),
+                Outcome::Failed => Some((r.id.as_str(), "failed", false)),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -204,6 +251,7 @@ pub fn apply(
     session: &Session,
     ids: &[String],
     change: &ChangeArgs,
+    gate: &mut dyn FnMut(&crate::script::RemediationDef, &[RemediationResult]) -> Option<Held>,
     on_result: &mut dyn FnMut(&RemediationResult),
 ) -> Result<Applied> {
     for failure in &session.loaded.failures {
@@ -250,6 +298,7 @@ pub fn apply(
         session.engine.clone(),
         &ordered,
         remediation_timeout(change)?,
+        gate,
         |result| {
             if !change.dry_run
                 && let Err(e) = ledger::append_log(&log_path, &result.id, &result.steps)

@@ -31,11 +31,8 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     }
     let outputs: Vec<(RunFormat, PathBuf)> =
         crate::commands::running::parse_outputs(&args.output.outputs)?;
-    let Prepared {
-        session,
-        checks,
-        options,
-    } = prepare(&args)?;
+    let prepared = prepare(&args)?;
+    let memory = crate::commands::running::open_memory(&args.state, args.host.replay.is_some())?;
     let color = crate::commands::use_color(args.output.color);
     let look = report::Look {
         color,
@@ -43,32 +40,56 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         details: args.output.verbose > 0,
     };
     if args.output.format != RunFormat::Human {
-        for failure in &session.loaded.failures {
+        for failure in &prepared.session.loaded.failures {
             crate::say!("hostscript: {}", failure.diagnostic);
         }
     }
 
     if args.fix {
         let code = crate::commands::fix::execute(
-            &args, &session, &checks, &options, look, started, &outputs,
+            &args,
+            &prepared,
+            look,
+            started,
+            &outputs,
+            memory.as_ref(),
         )?;
-        session.runtime.shutdown_background();
+        prepared.session.runtime.shutdown_background();
         return Ok(code);
     }
+    let Prepared {
+        session,
+        checks,
+        options,
+    } = prepared;
     let format = args.output.format;
     let live = LiveLine::start(options.running.clone());
     let (summary, results) = match args.retry_timeout {
-        None => run_and_report(&session, &checks, &options, started, |items| {
-            report::for_format(
-                format.into(),
-                Box::new(crate::report::stdout()),
-                look,
-                items,
-            )
-        })?,
+        None => run_and_report(
+            &session,
+            &checks,
+            &options,
+            started,
+            memory.as_ref(),
+            |items| {
+                report::for_format(
+                    format.into(),
+                    Box::new(crate::report::stdout()),
+                    look,
+                    items,
+                )
+            },
+        )?,
         Some(limit) => {
-            let (summary, results) =
-                run_until_ready(&session, &checks, &options, started, limit, args.sleep)?;
+            let (summary, results) = run_until_ready(
+                &session,
+                &checks,
+                &options,
+                started,
+                limit,
+                args.sleep,
+                memory.as_ref(),
+            )?;
             let items: Vec<Item> = results.iter().map(|(i, _)| i.clone()).collect();
             let mut reporter = report::for_format(
                 format.into(),
@@ -81,6 +102,7 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         }
     };
     drop(live);
+    crate::commands::running::remember(memory.as_ref(), &results, &[]);
     write_outputs(&outputs, &results, &summary)?;
     if let Some(path) = &args.host.record {
         crate::commands::running::write_recording(path, &session, &options, started_at)?;
@@ -190,12 +212,14 @@ fn run_until_ready(
     started: Instant,
     limit: Duration,
     sleep: Duration,
+    memory: Option<&crate::state::Memory>,
 ) -> Result<(Summary, Vec<(Item, CheckResult)>)> {
     use std::io::IsTerminal;
     let deadline = started + limit;
     let progress = std::io::stderr().is_terminal();
     let silent = |_: &[Item]| Box::new(report::Silent) as Box<dyn Reporter>;
-    let (mut summary, mut results) = run_and_report(session, checks, options, started, silent)?;
+    let (mut summary, mut results) =
+        run_and_report(session, checks, options, started, memory, silent)?;
     let mut attempts = 1;
     loop {
         let waiting: Vec<String> = results
@@ -231,7 +255,7 @@ fn run_until_ready(
             .map(|(item, _)| item.id.clone())
             .collect();
         let subset = Selector::with_skip(&again, &[], &[])?.apply(checks.to_vec());
-        let (_, rerun) = run_and_report(session, &subset, options, Instant::now(), silent)?;
+        let (_, rerun) = run_and_report(session, &subset, options, Instant::now(), memory, silent)?;
         for (item, result) in rerun {
             if let Some(slot) = results.iter_mut().find(|(i, _)| i.id == item.id) {
                 slot.1 = result;

@@ -253,6 +253,7 @@ pub(crate) fn run_and_report<'a>(
     checks: &[CheckDef],
     options: &RunnerOptions,
     started: Instant,
+    memory: Option<&crate::state::Memory>,
     make: impl FnOnce(&[Item]) -> Box<dyn Reporter + 'a>,
 ) -> Result<(Summary, Vec<(Item, CheckResult)>)> {
     let failures: &[LoadFailure] = &session.loaded.failures;
@@ -283,6 +284,12 @@ pub(crate) fn run_and_report<'a>(
             if !notes.contains(&note) {
                 notes.push(note);
             }
+        }
+        // What runs remember, of the status as reported (a waived check is its skip).
+        if let Some(memory) = memory
+            && !options.excluded.contains_key(&items[index].id)
+        {
+            result.remembered = Some(memory.remembered(&items[index].id, result.status));
         }
         for (i, ready) in sequencer.push(index, result) {
             if write_error.is_none()
@@ -373,4 +380,56 @@ pub(crate) fn write_recording(
         flag: "--record",
         message,
     })
+}
+
+/// The state file a run keeps (`--state`, or the installed layout's as root; none with
+/// `--no-state` or for a replay, which is not this host), opened for this run.
+pub(crate) fn open_memory(
+    args: &crate::cli::StateArgs,
+    replay: bool,
+) -> Result<Option<crate::state::Memory>> {
+    if args.no_state {
+        return Ok(None);
+    }
+    let Some(path) = &args.state else {
+        return Ok(None);
+    };
+    if replay {
+        return Err(Error::Flag {
+            flag: "--state",
+            message: "a replay is not this host: its statuses are no run of this host to remember"
+                .into(),
+        });
+    }
+    Ok(Some(crate::state::Memory::open(
+        path,
+        crate::state::Settings {
+            history: usize::from(args.history),
+            flap_changes: usize::from(args.flap_changes),
+        },
+    )))
+}
+
+/// Writes what this run saw: the status of every check that ran (`--skip` left some out),
+/// and each remediation's outcome; a failure to write is a warning, not the run's result.
+pub(crate) fn remember(
+    memory: Option<&crate::state::Memory>,
+    results: &[(Item, CheckResult)],
+    remediations: &[(&str, &str, bool)],
+) {
+    let Some(memory) = memory else {
+        return;
+    };
+    let checks: Vec<(&str, crate::outcome::Status)> = results
+        .iter()
+        .filter(|(_, r)| r.remembered.is_some())
+        .map(|(item, r)| (item.id.as_str(), r.status))
+        .collect();
+    // A dry run, or a run that checked nothing, is no run to count.
+    if checks.is_empty() && remediations.is_empty() {
+        return;
+    }
+    if let Err(e) = memory.save(&checks, remediations) {
+        crate::say!("hostscript: warning: state not saved: {e}");
+    }
 }

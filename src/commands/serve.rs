@@ -36,6 +36,8 @@ struct Snapshot {
 struct Server {
     prepared: Prepared,
     interval: Duration,
+    /// `--state`: what each round remembers.
+    state: crate::cli::StateArgs,
     /// Held while a run is in progress: concurrent requests wait here and then share it.
     cache: Mutex<Option<Arc<Snapshot>>>,
 }
@@ -50,10 +52,17 @@ impl Server {
         }
         let started = Instant::now();
         let p = &self.prepared;
-        let (summary, results) =
-            run_and_report(&p.session, &p.checks, &p.options, started, |_| {
-                Box::new(report::Silent) as Box<dyn Reporter>
-            })?;
+        // Each round reads the state afresh and writes it back: rounds and restarts share it.
+        let memory = crate::commands::running::open_memory(&self.state, false)?;
+        let (summary, results) = run_and_report(
+            &p.session,
+            &p.checks,
+            &p.options,
+            started,
+            memory.as_ref(),
+            |_| Box::new(report::Silent) as Box<dyn Reporter>,
+        )?;
+        crate::commands::running::remember(memory.as_ref(), &results, &[]);
         let snapshot = Arc::new(Snapshot {
             at: Instant::now(),
             summary,
@@ -98,6 +107,7 @@ pub fn execute(args: ServeArgs) -> Result<u8> {
     let server = Arc::new(Server {
         prepared,
         interval: args.interval,
+        state: args.run.state.clone(),
         cache: Mutex::new(None),
     });
     while crate::interrupt::requested().is_none() {

@@ -75,6 +75,30 @@ impl<W: Write> Human<W> {
     }
 }
 
+/// What runs remember, beside the duration: `, since 3d 4h` for a status that did not just
+/// change, and `, flapping: 5 changes in 20 runs`.
+fn remembered(result: &CheckResult) -> String {
+    let Some(m) = &result.remembered else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if !m.changed_now {
+        out.push_str(&format!(
+            ", since {}",
+            crate::text::human_age(std::time::Duration::from_secs(
+                m.now.saturating_sub(m.since)
+            ))
+        ));
+    }
+    if m.flapping {
+        out.push_str(&format!(
+            ", flapping: {} changes in {} runs",
+            m.changes, m.runs
+        ));
+    }
+    out
+}
+
 fn details_line(result: &CheckResult) -> Option<String> {
     if result.details.is_empty() {
         return None;
@@ -97,7 +121,11 @@ impl<W: Write> Reporter for Human<W> {
             return Ok(());
         }
         let label = self.status_label(result.status);
-        let duration = format!("({})", short_duration(result.duration));
+        let duration = format!(
+            "({}{})",
+            short_duration(result.duration),
+            remembered(result)
+        );
         // The message fits the width, wrapped under its own column; an id longer than the
         // id column has the line to itself.
         let column = 7 + self.id_width + 2;

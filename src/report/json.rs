@@ -48,6 +48,15 @@ struct CheckRecord {
     /// The error is a bug in the check's script (never demoted; counted apart).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     script_error: bool,
+    /// With `--state`: since when it has had this status (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    /// With `--state`: when it last passed (null if it never did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_pass: Option<Option<String>>,
+    /// With `--state`: it changed status at least K times in its last N runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flapping: Option<bool>,
 }
 
 pub struct Json<W: Write> {
@@ -81,6 +90,15 @@ impl<W: Write> Reporter for Json<W> {
             waiver: result.waived.clone(),
             evidence: result.evidence.clone(),
             script_error: result.script_error,
+            since: result
+                .remembered
+                .as_ref()
+                .map(|m| crate::text::rfc3339(m.since)),
+            last_pass: result
+                .remembered
+                .as_ref()
+                .map(|m| m.last_pass.map(crate::text::rfc3339)),
+            flapping: result.remembered.as_ref().map(|m| m.flapping),
         });
         Ok(())
     }

@@ -14,6 +14,8 @@ struct Record {
     required: bool,
     status: Status,
     seconds: f64,
+    /// With `--state`: since when it has this status (Unix seconds), and whether it flaps.
+    remembered: Option<(u64, bool)>,
 }
 
 pub struct Prometheus<W: Write> {
@@ -46,6 +48,7 @@ impl<W: Write> Reporter for Prometheus<W> {
             required: item.required,
             status: result.status,
             seconds: result.duration.as_secs_f64(),
+            remembered: result.remembered.as_ref().map(|m| (m.since, m.flapping)),
         });
         Ok(())
     }
@@ -106,6 +109,40 @@ pub fn write_runs(out: &mut dyn Write, runs: &[Run]) -> io::Result<()> {
                 label(&r.id),
                 r.seconds
             ));
+        }
+    }
+    // What runs remember (`--state`): only checks that carry it, so a run without state
+    // writes neither family.
+    if runs
+        .iter()
+        .any(|r| r.records.iter().any(|r| r.remembered.is_some()))
+    {
+        text.push_str("# HELP hostscript_check_status_since_timestamp_seconds Since when the check has had its current status (Unix time; --state).\n");
+        text.push_str("# TYPE hostscript_check_status_since_timestamp_seconds gauge\n");
+        for run in runs {
+            let host = label(&run.summary.host);
+            for r in &run.records {
+                if let Some((since, _)) = r.remembered {
+                    text.push_str(&format!(
+                        "hostscript_check_status_since_timestamp_seconds{{host=\"{host}\",id=\"{}\"}} {since}\n",
+                        label(&r.id)
+                    ));
+                }
+            }
+        }
+        text.push_str("# HELP hostscript_check_flapping 1 when the check changed status at least K times in its last N runs (--state).\n");
+        text.push_str("# TYPE hostscript_check_flapping gauge\n");
+        for run in runs {
+            let host = label(&run.summary.host);
+            for r in &run.records {
+                if let Some((_, flapping)) = r.remembered {
+                    text.push_str(&format!(
+                        "hostscript_check_flapping{{host=\"{host}\",id=\"{}\"}} {}\n",
+                        label(&r.id),
+                        u8::from(flapping)
+                    ));
+                }
+            }
         }
     }
     text.push_str("# HELP hostscript_checks Checks per status in this run.\n");
