@@ -55,11 +55,25 @@ pub struct CheckMemory {
     pub history: Vec<Seen>,
 }
 
+/// One run's status of a check, written `[at, "status"]`: at 1,000 checks times 20 runs the
+/// file stays small.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "(u64, Status)", into = "(u64, Status)")]
 pub struct Seen {
     pub at: u64,
     pub status: Status,
+}
+
+impl From<(u64, Status)> for Seen {
+    fn from((at, status): (u64, Status)) -> Self {
+        Seen { at, status }
+    }
+}
+
+impl From<Seen> for (u64, Status) {
+    fn from(seen: Seen) -> Self {
+        (seen.at, seen.status)
+    }
 }
 
 /// One remediation's memory: its last outcome, and while it keeps failing, when it may be
@@ -126,6 +140,9 @@ pub struct Memory {
     now: u64,
     /// The file could not be set aside: the run goes on from nothing and writes nothing.
     read_only: bool,
+    /// The file as it was read (inode, size, mtime): unchanged at the end of the run, it need
+    /// not be read again to merge into.
+    read_as: Option<Identity>,
 }
 
 /// Unix seconds now.
@@ -161,9 +178,13 @@ impl Memory {
             settings,
             now,
             read_only: false,
+            read_as: None,
         };
         match read(path) {
-            Ok(Some(file)) => memory.loaded = file,
+            Ok(Some((file, identity))) => {
+                memory.loaded = file;
+                memory.read_as = Some(identity);
+            }
             Ok(None) => {}
             Err(why) => {
                 if let Err(e) = set_aside(path, now) {
@@ -252,13 +273,19 @@ impl Memory {
         // the first wrote.
         let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| format!("cannot lock `{}`: {e}", lock_path.display()))?;
-        let mut file = match read(&self.path) {
-            Ok(Some(file)) => file,
-            // Set aside or gone since the start: this run's view is what it has.
-            _ => StateFile {
-                schema_version: SCHEMA_VERSION,
-                ..StateFile::default()
-            },
+        // Merged into what is on disk now: what this run read, unless another run wrote since.
+        let unchanged = self.read_as.is_some() && identity(&self.path) == self.read_as;
+        let mut file = if unchanged {
+            self.loaded.clone()
+        } else {
+            match read(&self.path) {
+                Ok(Some((file, _))) => file,
+                // Set aside or gone since the start: this run's view is what it has.
+                _ => StateFile {
+                    schema_version: SCHEMA_VERSION,
+                    ..StateFile::default()
+                },
+            }
         };
         file.schema_version = SCHEMA_VERSION;
         file.runs += 1;
@@ -306,7 +333,7 @@ impl Memory {
             .retain(|_, c| run.saturating_sub(c.last_run) < horizon);
         file.remediations
             .retain(|_, r| run.saturating_sub(r.last_run) < horizon || r.failures > 0);
-        let mut text = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+        let mut text = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
         text.push(b'\n');
         crate::text::write_atomically(&self.path, &text, 0o600)
             .map_err(|e| format!("cannot write `{}`: {e}", self.path.display()))
@@ -331,8 +358,20 @@ fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The state at `path`: `None` when there is none yet; why it cannot be used otherwise.
-fn read(path: &Path) -> Result<Option<StateFile>, String> {
+/// A file's identity as this run saw it: inode, size and modification time (seconds, nanos).
+type Identity = (u64, u64, i64, i64);
+
+/// The identity of the file at `path` now.
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+/// The state at `path` and its identity: `None` when there is none yet; why it cannot be
+/// used otherwise.
+fn read(path: &Path) -> Result<Option<(StateFile, Identity)>, String> {
     use std::os::unix::fs::MetadataExt;
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -353,21 +392,32 @@ fn read(path: &Path) -> Result<Option<StateFile>, String> {
     }
     crate::trust::admit(path).map_err(|why| format!("is not trusted ({why})"))?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
-    // The schema first: a newer one is not an error in the file, and says so.
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("is not JSON ({e})"))?;
-    let version = value
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or("has no schema_version")?;
-    if version > SCHEMA_VERSION {
-        return Err(format!(
-            "is from a newer hostscript (schema_version {version}; this one reads {SCHEMA_VERSION})"
-        ));
+    let identity = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+    match serde_json::from_slice::<StateFile>(&bytes) {
+        Ok(file) if file.schema_version == SCHEMA_VERSION => Ok(Some((file, identity))),
+        // Why not: a newer schema says so rather than whatever its fields break here.
+        parsed => {
+            #[derive(Deserialize)]
+            struct Version {
+                schema_version: Option<u64>,
+            }
+            let version: Version =
+                serde_json::from_slice(&bytes).map_err(|e| format!("is not JSON ({e})"))?;
+            match version.schema_version {
+                None => Err("has no schema_version".into()),
+                Some(v) if v > SCHEMA_VERSION => Err(format!(
+                    "is from a newer hostscript (schema_version {v}; this one reads {SCHEMA_VERSION})"
+                )),
+                Some(v) if v < SCHEMA_VERSION => {
+                    Err(format!("has schema_version {v}, which no hostscript wrote"))
+                }
+                Some(_) => Err(format!(
+                    "is not a state file ({})",
+                    parsed.err().map_or_else(String::new, |e| e.to_string())
+                )),
+            }
+        }
     }
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| format!("is not a state file ({e})"))
 }
 
 fn set_aside(path: &Path, now: u64) -> std::io::Result<()> {
@@ -415,6 +465,7 @@ mod tests {
             settings: Settings::default(),
             now: 1000,
             read_only: true,
+            read_as: None,
         }
     }
 

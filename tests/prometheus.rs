@@ -76,7 +76,7 @@ fn a_real_prometheus_scrapes_serve_and_gets_what_hostscript_reported() {
     // What runs remember (--state): a.bad has been failing since a known time.
     std::fs::write(
         t.path("s.json"),
-        r#"{"schema_version": 1, "runs": 1, "checks": {"a.bad": {"status": "fail", "since": 1700000000, "last_pass": null, "last_run": 1, "history": [{"at": 1700000000, "status": "fail"}]}}, "remediations": {}}"#,
+        r#"{"schema_version": 1, "runs": 1, "checks": {"a.bad": {"status": "fail", "since": 1700000000, "last_pass": null, "last_run": 1, "history": [[1700000000, "fail"]]}}, "remediations": {}}"#,
     )
     .expect("state");
     std::fs::set_permissions(
