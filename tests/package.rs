@@ -15,8 +15,10 @@ struct Installed;
 impl Drop for Installed {
     fn drop(&mut self) {
         let _ = Command::new("dpkg").args(["--purge", PACKAGE]).output();
-        // dpkg leaves the files it did not install (the test's site check) behind.
+        // dpkg leaves the files it did not install (the test's site check, the state the
+        // installed layout's runs keep) behind.
         let _ = std::fs::remove_dir_all("/etc/hostscript");
+        let _ = std::fs::remove_dir_all("/var/lib/hostscript");
     }
 }
 
@@ -215,6 +217,16 @@ fn the_debian_package_installs_runs_with_no_path_and_removes_keeping_the_conffil
     assert_eq!(
         by_id("containerd.registries").map(|c| c["status"].clone()),
         Some(serde_json::json!("skip"))
+    );
+    // The installed layout run as root remembers runs in /var/lib/hostscript, 0600.
+    assert!(
+        by_id("kvm.device").is_some_and(|c| c["since"].is_string()),
+        "{stdout}"
+    );
+    let state = std::fs::metadata("/var/lib/hostscript/state.json").expect("the state file");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&state.permissions()) & 0o777,
+        0o600
     );
     let site = by_id("site.rack").expect("the site check ran");
     assert_eq!(site["status"], "pass", "{site}");

@@ -320,11 +320,12 @@ fn flaky_remediation() -> Test {
         .file("root/.keep", "")
 }
 
-fn remediate(t: &Test, extra: &[&str]) -> Output {
+/// `COMMAND.. --remediations r --root ROOT --state s.json --format json EXTRA..`: a change under
+/// the test's root, remembered in its state.
+fn changing(t: &Test, command: &[&str], extra: &[&str]) -> Output {
     let root = t.path("root");
-    let mut args = vec![
-        "remediate",
-        "flaky",
+    let mut args = command.to_vec();
+    args.extend_from_slice(&[
         "--remediations",
         "r",
         "--root",
@@ -335,9 +336,13 @@ fn remediate(t: &Test, extra: &[&str]) -> Output {
         "s.json",
         "--format",
         "json",
-    ];
+    ]);
     args.extend_from_slice(extra);
     t.run(&args)
+}
+
+fn remediate(t: &Test, extra: &[&str]) -> Output {
+    changing(t, &["remediate", "flaky"], extra)
 }
 
 fn outcome(out: &Output) -> Value {
@@ -412,26 +417,7 @@ fn run_fix_backs_off_too_and_skips_a_remediation_whose_checks_pass_again() {
             &(r#"check(#{ id: "a", description: "a", remediation: "flaky", run: || if vars::get("fail", true) { fail("broken") } else { pass("fine") } });"#.to_string()
                 + "\n"),
         );
-    let root = t.path("root");
-    let fix = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "c",
-            "--fix",
-            "--remediations",
-            "r",
-            "--root",
-            root.to_str().expect("utf-8"),
-            "--log",
-            "changes.log",
-            "--state",
-            "s.json",
-            "--format",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        t.run(&args)
-    };
+    let fix = |extra: &[&str]| changing(&t, &["run", "c", "--fix"], extra);
     let first = fix(&[]);
     assert_eq!(
         first.json()["remediation"]["remediations"][0]["outcome"],
