@@ -79,7 +79,7 @@ with \-\-format nagios: UNKNOWN (the plugin could not run, or a required check e
 interrupted by SIGINT or SIGTERM
 .SH ENVIRONMENT
 .TP
-\fBHOSTSCRIPT_FORMAT\fR, \fBHOSTSCRIPT_JOBS\fR, \fBHOSTSCRIPT_TIMEOUT\fR, \fBHOSTSCRIPT_SKIP\fR, \fBHOSTSCRIPT_WAIVERS\fR, \fBHOSTSCRIPT_TARGET\fR, \fBHOSTSCRIPT_RETRY_TIMEOUT\fR, \fBHOSTSCRIPT_SLEEP\fR, \fBHOSTSCRIPT_QUIET\fR, \fBHOSTSCRIPT_REMEDIATIONS\fR
+\fBHOSTSCRIPT_FORMAT\fR, \fBHOSTSCRIPT_JOBS\fR, \fBHOSTSCRIPT_TIMEOUT\fR, \fBHOSTSCRIPT_SKIP\fR, \fBHOSTSCRIPT_WAIVERS\fR, \fBHOSTSCRIPT_TARGET\fR, \fBHOSTSCRIPT_RETRY_TIMEOUT\fR, \fBHOSTSCRIPT_SLEEP\fR, \fBHOSTSCRIPT_QUIET\fR, \fBHOSTSCRIPT_REMEDIATIONS\fR, \fBHOSTSCRIPT_STATE\fR
 the options of the same names
 .TP
 \fBHOSTSCRIPT_SYSTEMCTL\fR, \fBHOSTSCRIPT_BUSCTL\fR, \fBHOSTSCRIPT_DMSETUP\fR
@@ -112,6 +112,9 @@ waivers, beside each checks directory
 .TP
 \fI/var/log/hostscript/changes.log\fR
 what remediations changed (under \-\-root)
+.TP
+\fI/var/lib/hostscript/state.json\fR
+what runs remember (\-\-state; the installed layout run as root), 0600
 .SH "SEE ALSO"
 hostscript(1), hostscript\-run(1), hostscript\-list(1), hostscript\-lint(1), hostscript\-remediate(1), hostscript\-serve(1), hostscript\-test(1), hostscript\-merge(1), hostscript\-doc(1), hostscript\-man(1), hostscript\-completions(1)
 "#;
